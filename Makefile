@@ -1,0 +1,121 @@
+# Yishi (一事通) — one Makefile builds, trains, runs and tests everything.
+# `make help` lists the targets. Every rasa command goes through here with explicit paths.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Rasa 3.6 needs Python 3.10; everything else runs on Python 3.11.
+PYENV_ROOT_DIR := $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PYTHON310 ?= $(shell if python3.10 -c '' >/dev/null 2>&1; then echo python3.10; else echo $(PYENV_ROOT_DIR)/versions/3.10.13/bin/python; fi)
+PYTHON311 ?= $(shell if python3.11 -c '' >/dev/null 2>&1; then echo python3.11; else echo $(PYENV_ROOT_DIR)/versions/3.11.7/bin/python; fi)
+
+RASA_VENV := .venv-rasa
+APP_VENV := .venv
+RASA := $(RASA_VENV)/bin/rasa
+PY := $(APP_VENV)/bin/python
+PIP_FLAGS := --disable-pip-version-check --no-input
+# This machine's pip config lists local mirror folders that lack most packages; pip warns
+# once per package about each. The filter drops only that line; pip's exit status still counts.
+PIP_QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+
+# Stamps are keyed on the requirement files' hashes: a second `make setup` with nothing
+# changed does nothing, a changed pin rebuilds that venv from scratch.
+RASA_HASH := $(shell cat requirements/rasa.in requirements/rasa.lock | sha256sum | cut -c1-16)
+APP_HASH := $(shell cat requirements/app.in requirements/app.lock | sha256sum | cut -c1-16)
+RASA_STAMP := $(RASA_VENV)/.installed-$(RASA_HASH)
+APP_STAMP := $(APP_VENV)/.installed-$(APP_HASH)
+
+# Debian packages the project needs (browser tests, CJK fonts for screenshots).
+APT_PACKAGES := chromium fonts-noto-cjk sqlite3 curl
+APT_STAMP := .make/apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-16)
+
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+PYTEST_ARGS ?=
+
+.PHONY: help setup system-deps venvs train validate-bot run demo test test-fast lint format lock clean distclean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: system-deps venvs ## Install Debian packages and build both virtual environments
+
+system-deps: $(APT_STAMP) ## Install the Debian packages (apt-get; needs root)
+
+$(APT_STAMP):
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "Debian packages present: $(APT_PACKAGES)"; \
+	else \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+	@mkdir -p .make && rm -f .make/apt-* && touch $@
+
+venvs: $(RASA_STAMP) $(APP_STAMP)
+
+$(RASA_STAMP): requirements/rasa.in requirements/rasa.lock
+	@echo "Building $(RASA_VENV) with $(PYTHON310) (Rasa 3.6.21, ~1-3 min)"
+	@$(PYTHON310) -c 'import sys; assert sys.version_info[:2] == (3, 10), "Rasa 3.6 needs Python 3.10: set PYTHON310=/path/to/python3.10"'
+	rm -rf $(RASA_VENV)
+	$(PYTHON310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -q -r requirements/rasa.in -c requirements/rasa.lock $(PIP_QUIET)
+	touch $@
+
+# torch==2.13.0 is in the same install as sentence-transformers (app.in): a CPU build.
+$(APP_STAMP): requirements/app.in requirements/app.lock
+	@echo "Building $(APP_VENV) with $(PYTHON311) (~1-2 min)"
+	rm -rf $(APP_VENV)
+	$(PYTHON311) -m venv $(APP_VENV)
+	$(APP_VENV)/bin/pip install $(PIP_FLAGS) -q -r requirements/app.in -c requirements/app.lock $(PIP_QUIET)
+	@$(PY) -c 'import torch; assert "cu" not in torch.__version__, torch.__version__; print("torch", torch.__version__)'
+	touch $@
+
+train: venvs ## Train the Rasa model (models/yishi.tar.gz); skips when nothing changed
+	$(PY) -m ops.train
+
+validate-bot: $(RASA_STAMP) ## rasa data validate on domain, config and training data
+	$(RASA) data validate --domain domain.yml --data bot/data --config config.yml --fail-on-warnings
+
+run: setup train ## Start Rasa, the action server and the gateway; Ctrl-C stops all three
+	$(PY) -m ops.stack run
+
+demo: setup train ## Set up, train and start the whole system with demo data
+	$(PY) -m ops.stack run
+
+test: setup train ## Run every test (unit, end-to-end, browser, Rasa data and stories)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup ## Run the fast tests only (no Rasa server, no browser)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(APP_STAMP) ## ruff and mypy
+	$(APP_VENV)/bin/ruff check .
+	$(APP_VENV)/bin/ruff format --check .
+	$(APP_VENV)/bin/mypy
+
+format: $(APP_STAMP) ## Format the code with ruff
+	$(APP_VENV)/bin/ruff check --fix .
+	$(APP_VENV)/bin/ruff format .
+
+lock: ## Re-resolve both environments from the .in files and rewrite the .lock files
+	rm -rf /tmp/yishi-lock-rasa /tmp/yishi-lock-app
+	$(PYTHON310) -m venv /tmp/yishi-lock-rasa
+	/tmp/yishi-lock-rasa/bin/pip install $(PIP_FLAGS) -q -r requirements/rasa.in $(PIP_QUIET)
+	(echo "# Generated from requirements/rasa.in on Python 3.10 (pip freeze). Regenerate: make lock"; \
+	  /tmp/yishi-lock-rasa/bin/pip freeze --exclude-editable | sort -f) > requirements/rasa.lock
+	$(PYTHON311) -m venv /tmp/yishi-lock-app
+	/tmp/yishi-lock-app/bin/pip install $(PIP_FLAGS) -q -r requirements/app.in $(PIP_QUIET)
+	(echo "# Generated from requirements/app.in on Python 3.11 (pip freeze). Regenerate: make lock"; \
+	  /tmp/yishi-lock-app/bin/pip freeze --exclude-editable | sed 's/+cpu$$//' | sort -f) > requirements/app.lock
+
+clean: ## Remove trained models, logs and runtime data (keeps the venvs)
+	rm -rf models logs var .pytest_cache .mypy_cache .ruff_cache .rasa
+
+distclean: clean ## Also remove both virtual environments and stamps
+	rm -rf $(RASA_VENV) $(APP_VENV) .make

@@ -1,0 +1,48 @@
+"""Gateway settings (environment prefix `YISHI_`, optional `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_RASA_TOKEN = "yishi-dev-token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="YISHI_", env_file=ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: SecretStr = SecretStr(DEV_RASA_TOKEN)
+    action_url: str = "http://127.0.0.1:5055"
+    rasa_connect_timeout_s: float = Field(2.0, gt=0)
+    rasa_timeout_s: float = Field(15.0, gt=0)
+    health_timeout_s: float = Field(2.0, gt=0)
+
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'yishi.db'}"
+
+    max_text_chars: int = Field(500, ge=1)
+    max_body_bytes: int = Field(16_384, ge=1024)
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Settings:
+        if self.env == "production" and self.rasa_token.get_secret_value() == DEV_RASA_TOKEN:
+            raise ValueError("YISHI_RASA_TOKEN must be set to a secret value in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

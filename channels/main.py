@@ -1,0 +1,58 @@
+"""The gateway app: `uvicorn channels.main:create_app --factory`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from channels import api
+from channels.config import Settings, get_settings
+from channels.core.chat import ChatService
+from channels.core.health import HealthChecker
+from channels.core.rasa_client import RasaClient
+from channels.core.store import TranscriptStore, make_engine
+from channels.errors import install_error_handlers
+from channels.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from channels.web import routes as web_routes
+from yishi.logging import setup_logging
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    setup_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(settings.rasa_timeout_s, connect=settings.rasa_connect_timeout_s)
+        http = httpx.AsyncClient(
+            timeout=timeout, limits=httpx.Limits(max_connections=100), trust_env=False
+        )
+        engine = make_engine(settings.database_url)
+        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token.get_secret_value())
+        app.state.rasa = rasa
+        app.state.chat = ChatService(rasa, TranscriptStore(engine), settings.max_text_chars)
+        app.state.health = HealthChecker(rasa, http, settings.action_url, settings.health_timeout_s)
+        try:
+            yield
+        finally:
+            await http.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="一事通 Yishi gateway",
+        description="政务服务智能助手网关：网页聊天、长辈版、微信公众号与人工坐席共用的对话接口。",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(api.router)
+    app.include_router(web_routes.router)
+    app.mount("/static", StaticFiles(directory=web_routes.STATIC_DIR), name="static")
+    return app

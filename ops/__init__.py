@@ -1,0 +1,1 @@
+"""Operator tooling: training and the local process supervisor. Standard library only."""

@@ -1,0 +1,40 @@
+"""Shared fixtures. `stack` trains (or reuses) the model and starts the real three processes
+(Rasa, action server, gateway) once per session on free ports with a fresh data directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ops.stack import Stack, StackConfig
+from ops.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    return train()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("stack")
+    config = StackConfig.on_free_ports(
+        var_dir=base / "var", log_dir=base / "logs", rasa_token="test-token", model=trained_model
+    )
+    running = Stack(config)
+    running.start_all()
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=30, trust_env=False) as client:
+        yield client

@@ -1,0 +1,1 @@
+"""Shared kernel used by every Yishi process: privacy masking and logging set-up."""
