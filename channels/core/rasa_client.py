@@ -33,15 +33,17 @@ class RasaClient:
             raise BotUnavailableError(f"unexpected webhook answer: {type(data).__name__}")
         return [m for m in data if isinstance(m, dict)]
 
+    # Sanic does not decode %3A in path segments: keep the sender's ':' as it is (the sender
+    # pattern admits only URL-safe characters), or Rasa would open a new, empty conversation.
     async def tracker(self, sender: str) -> dict[str, Any]:
         """The conversation's current state, without its event list."""
-        path = f"/conversations/{quote(sender, safe='')}/tracker"
+        path = f"/conversations/{quote(sender, safe=':@=')}/tracker"
         data = await self._request("GET", path, params={"include_events": "NONE"}, auth=True)
         return data if isinstance(data, dict) else {}
 
     async def events(self, sender: str) -> list[dict[str, Any]]:
         """Every event of the conversation, for history and transcripts."""
-        path = f"/conversations/{quote(sender, safe='')}/tracker"
+        path = f"/conversations/{quote(sender, safe=':@=')}/tracker"
         data = await self._request("GET", path, params={"include_events": "ALL"}, auth=True)
         return list(data.get("events") or []) if isinstance(data, dict) else []
 
