@@ -1,0 +1,1 @@
+"""Knowledge-base retrieval: build versioned indexes from knowledge/ and answer queries."""
