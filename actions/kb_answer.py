@@ -1,31 +1,203 @@
-"""Answers to questions about a government service.
+"""Answers from the knowledge base (knowledge/ → retrieval/), with citation and honest limits.
 
-The knowledge base (knowledge/ + retrieval/) is not built yet, so this action says so honestly
-and points the citizen to the 12345 hotline instead of guessing.
+The searcher is loaded once per action-server process (in the background at start-up) and
+swaps in a rebuilt index by itself. Bands: `answer` states the asked aspect of the guide with a
+source line and related questions; `clarify` offers up to three service × aspect choices;
+`none` says so and offers a person or the 12345 hotline.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+import threading
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-PLACEHOLDER_TEXT = (
-    "抱歉，办事指南知识库还在建设中，我暂时还不能准确回答具体的办事问题。"
-    "您可以拨打12345政务服务便民热线咨询，或登录示例市政务服务网查看办事指南。"
+from retrieval.aspects import aspect_cues
+from retrieval.documents import Document
+from retrieval.schema import ASPECT_NAMES
+from retrieval.searcher import SearcherHandle, SearchResult
+
+logger = logging.getLogger(__name__)
+
+_handle = SearcherHandle()
+_preload = threading.Thread(target=lambda: _safe_get(), name="kb-preload", daemon=True)
+
+NONE_TEXT = (
+    "抱歉，这个问题我在办事指南里没有找到可靠的答案，不想误导您。"
+    "您可以换个说法再问，或者转人工客服；也可以拨打12345政务服务便民热线咨询。"
 )
+UNAVAILABLE_TEXT = (
+    "抱歉，办事指南知识库暂时不可用。您可以稍后再试，或拨打12345政务服务便民热线咨询。"
+)
+CLARIFY_TEXT = "您想了解的是下面哪一项？请点选，或者说得再具体一些："
+# Question-style titles for related-question buttons, in the order citizens usually need them.
+RELATED_TITLES = {
+    "materials": "需要带什么材料？",
+    "process": "怎么办理？",
+    "fee": "要多少钱？",
+    "location": "去哪里办？",
+    "time_limit": "多久能办好？",
+    "online": "能在网上办吗？",
+    "conditions": "谁可以办？",
+}
+_FOLLOW_UP = re.compile(r"^(那|那么|这个|它|这|还有|另外|再问一下)")
 
 
-class ActionAnswerService(Action):
+def _safe_get() -> Any:
+    try:
+        return _handle.get()
+    except Exception:  # noqa: BLE001 - logged; the action answers honestly instead
+        logger.exception("knowledge base could not be loaded")
+        return None
+
+
+def kb_button(doc_id: str, title: str) -> dict[str, str]:
+    return {"title": title, "payload": f'/ask_service{{"kb_doc":"{doc_id}"}}'}
+
+
+def source_line(doc: Document) -> str:
+    s = doc.source
+    version = f"版本{s.get('guide_version')}" if s.get("guide_version") else ""
+    effective = f"（{s['effective_date']}起施行）" if s.get("effective_date") else ""
+    title = s.get("title") or doc.title
+    return f"来源：《{title}》 · {s.get('section', '')} · {version}{effective}"
+
+
+def _related(doc: Document) -> list[dict[str, str]]:
+    if not doc.service_id:
+        return []
+    wanted = [a for a in RELATED_TITLES if a != doc.aspect][:3]
+    return [kb_button(f"{doc.service_id}#{a}", RELATED_TITLES[a]) for a in wanted]
+
+
+def _trace(
+    result: SearchResult | None, doc: Document | None, band: str, score: float
+) -> dict[str, Any]:
+    return {
+        "service_id": doc.service_id if doc else None,
+        "aspect": doc.aspect if doc else None,
+        "doc_id": doc.doc_id if doc else None,
+        "score": round(score, 4),
+        "band": band,
+    }
+
+
+class ActionAnswerFromKb(Action):
     def name(self) -> str:
-        return "action_answer_service"
+        return "action_answer_from_kb"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        searcher = await asyncio.get_running_loop().run_in_executor(None, _safe_get)
+        if searcher is None:
+            dispatcher.utter_message(
+                text=UNAVAILABLE_TEXT,
+                buttons=[{"title": "转人工客服", "payload": "转人工"}],
+                json_message={"yishi": {"trace": {"kb": _trace(None, None, "none", 0.0)}}},
+            )
+            return []
+
+        doc_id = next(tracker.get_latest_entity_values("kb_doc"), None)
+        if doc_id and doc_id in searcher.by_id:  # a button under an earlier answer
+            return self._answer(dispatcher, searcher.by_id[doc_id], 1.0)
+
+        text = (tracker.latest_message.get("text") or "").strip()
+        loop = asyncio.get_running_loop()
+        result: SearchResult = await loop.run_in_executor(None, searcher.search, text)
+        context = tracker.get_slot("kb_service")
+        if context and context in searcher_services(searcher) and self._is_follow_up(text, result):
+            name = searcher.by_id[f"{context}#process"].source.get("title", "")
+            contextual = await loop.run_in_executor(None, searcher.search, f"{name} {text}")
+            if contextual.best and contextual.best.service_id == context:
+                result = contextual
+                result.band = (
+                    "answer"
+                    if contextual.confidence >= searcher.calibration.t_clarify
+                    else result.band
+                )
+
+        best = result.best
+        if result.band == "answer" and best is not None:
+            return self._answer(dispatcher, best.document, result.confidence)
+        if result.band == "clarify" and result.candidates:
+            buttons = [
+                kb_button(hit.doc_id, self._choice_title(hit.document)) for hit in result.candidates
+            ]
+            dispatcher.utter_message(
+                text=CLARIFY_TEXT,
+                buttons=buttons,
+                json_message={
+                    "yishi": {
+                        "trace": {
+                            "kb": _trace(
+                                result,
+                                best.document if best else None,
+                                "clarify",
+                                result.confidence,
+                            )
+                        }
+                    }
+                },
+            )
+            return []
         dispatcher.utter_message(
-            text=PLACEHOLDER_TEXT,
+            text=NONE_TEXT,
             buttons=[{"title": "转人工客服", "payload": "转人工"}],
+            json_message={
+                "yishi": {
+                    "trace": {
+                        "kb": _trace(
+                            result, best.document if best else None, "none", result.confidence
+                        )
+                    }
+                }
+            },
         )
         return []
+
+    @staticmethod
+    def _is_follow_up(text: str, result: SearchResult) -> bool:
+        """A short question about an aspect that names no service: "那要多少钱", "在哪办"."""
+        if not aspect_cues(text):
+            return False
+        return bool(_FOLLOW_UP.match(text)) or result.band != "answer" or len(text) <= 8
+
+    @staticmethod
+    def _choice_title(doc: Document) -> str:
+        name = doc.source.get("title") or doc.title
+        if doc.aspect and doc.aspect != "other":
+            return f"{name}·{ASPECT_NAMES[doc.aspect]}"
+        return doc.title[:30]
+
+    @staticmethod
+    def _answer(
+        dispatcher: CollectingDispatcher, doc: Document, score: float
+    ) -> list[dict[str, Any]]:
+        source = {
+            "service_id": doc.service_id,
+            "aspect": doc.aspect,
+            "guide_version": doc.source.get("guide_version"),
+            "title": doc.source.get("title"),
+        }
+        dispatcher.utter_message(
+            text=f"{doc.answer}\n\n{source_line(doc)}",
+            buttons=_related(doc),
+            json_message={
+                "yishi": {"trace": {"kb": _trace(None, doc, "answer", score)}, "source": source}
+            },
+        )
+        return [SlotSet("kb_service", doc.service_id)] if doc.service_id else []
+
+
+def searcher_services(searcher: Any) -> set[str]:
+    return {doc.service_id for doc in searcher.docs if doc.service_id}
+
+
+_preload.start()

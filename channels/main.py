@@ -16,8 +16,10 @@ from channels.core.health import HealthChecker
 from channels.core.rasa_client import RasaClient
 from channels.core.store import TranscriptStore, make_engine
 from channels.errors import install_error_handlers
+from channels.kb import routes as kb_routes
 from channels.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from channels.web import routes as web_routes
+from retrieval.searcher import SearcherHandle
 from yishi.logging import setup_logging
 
 
@@ -36,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rasa = rasa
         app.state.chat = ChatService(rasa, TranscriptStore(engine), settings.max_text_chars)
         app.state.health = HealthChecker(rasa, http, settings.action_url, settings.health_timeout_s)
+        # loaded on first use: the gateway starts without the embedding model in memory
+        app.state.kb = SearcherHandle()
         try:
             yield
         finally:
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(api.router)
+    app.include_router(kb_routes.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=web_routes.STATIC_DIR), name="static")
     return app

@@ -58,7 +58,10 @@ def parse_file(path: Path, model: type[M]) -> M:
 
 def load_services(root: Path = KNOWLEDGE_DIR) -> dict[str, Service]:
     with (root / "services.csv").open(encoding="utf-8") as handle:
-        return {row["id"]: Service(row["id"], row["name"], row["category"]) for row in csv.DictReader(handle)}
+        return {
+            row["id"]: Service(row["id"], row["name"], row["category"])
+            for row in csv.DictReader(handle)
+        }
 
 
 def load_knowledge(root: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
@@ -74,14 +77,22 @@ def load_knowledge(root: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
             problems.append(str(exc))
             continue
         if guide.service_id != path.stem:
-            problems.append(f"{path}: field service_id: {guide.service_id!r} differs from the file name")
+            problems.append(
+                f"{path}: field service_id: {guide.service_id!r} differs from the file name"
+            )
         elif guide.service_id not in services:
-            problems.append(f"{path}: field service_id: {guide.service_id!r} is not in services.csv")
+            problems.append(
+                f"{path}: field service_id: {guide.service_id!r} is not in services.csv"
+            )
         elif guide.name != services[guide.service_id].name:
-            problems.append(f"{path}: field name: {guide.name!r} differs from services.csv ({services[guide.service_id].name!r})")
+            problems.append(
+                f"{path}: field name: {guide.name!r} differs from services.csv ({services[guide.service_id].name!r})"
+            )
         guides[guide.service_id] = guide
     for missing in sorted(set(services) - set(guides)):
-        problems.append(f"{root / 'guides' / (missing + '.yaml')}: missing (every service in services.csv needs a guide)")
+        problems.append(
+            f"{root / 'guides' / (missing + '.yaml')}: missing (every service in services.csv needs a guide)"
+        )
 
     halls: dict[str, Hall] = {}
     halls_path = root / "halls.yaml"
@@ -92,7 +103,9 @@ def load_knowledge(root: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
     for hall in halls.values():
         for service_id in hall.services:
             if service_id not in services:
-                problems.append(f"{halls_path}: field halls.{hall.id}.services: unknown service {service_id!r}")
+                problems.append(
+                    f"{halls_path}: field halls.{hall.id}.services: unknown service {service_id!r}"
+                )
     if halls:
         for guide in guides.values():
             for index, hall_id in enumerate(guide.location.halls):
@@ -111,7 +124,9 @@ def load_knowledge(root: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
             continue
         for index, entry in enumerate(entries):
             if entry.service_id is not None and entry.service_id not in services:
-                problems.append(f"{path}: field entries.{index}.service_id: unknown service {entry.service_id!r}")
+                problems.append(
+                    f"{path}: field entries.{index}.service_id: unknown service {entry.service_id!r}"
+                )
         faq.extend(entries)
     seen: set[str] = set()
     for entry in faq:
@@ -127,7 +142,9 @@ def load_knowledge(root: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
             continue
         for index, question in enumerate(questions):
             if question.service_id is not None and question.service_id not in services:
-                problems.append(f"{path}: field questions.{index}.service_id: unknown service {question.service_id!r}")
+                problems.append(
+                    f"{path}: field questions.{index}.service_id: unknown service {question.service_id!r}"
+                )
 
     if problems:
         raise KnowledgeError("\n".join(problems))

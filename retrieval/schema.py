@@ -34,8 +34,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-
-
 class Material(_Strict):
     name: str = Field(min_length=2)
     form: Literal["原件", "复印件", "原件及复印件", "电子证照", "电子或纸质"] = "原件"

@@ -159,14 +159,22 @@
     return typeof value === 'string' ? value : String(value);
   }
 
+  // The answer text already ends with its source line; under it we link the full guide.
   function sourceLine(source) {
     if (!source || typeof source !== 'object') return null;
     const name = asText(source.title).trim() || asText(source.service_id).trim();
     if (!name) return null;
-    let line = `来源：《${name}》办事指南`;
+    let line = `查看《${name}》完整办事指南`;
     const version = asText(source.guide_version).trim();
-    if (version) line += ` · 版本 ${version}`;
-    return line;
+    if (version) line += `（版本 ${version}）`;
+    return line + ' ›';
+  }
+
+  function sourceHref(source) {
+    const id = asText(source && source.service_id);
+    if (!/^[a-z][a-z0-9_]{1,63}$/.test(id)) return null;
+    const aspect = asText(source.aspect);
+    return `/guides/${id}` + (/^[a-z_]{2,20}$/.test(aspect) ? `#${aspect}` : '');
   }
 
   function addBotReply(reply, emergency) {
@@ -191,7 +199,14 @@
     }
 
     if (citation) {
-      stack.appendChild(make('div', 'source', citation));
+      const href = sourceHref(reply.source);
+      const link = make(href ? 'a' : 'div', 'source', citation);
+      if (href) {
+        link.href = href;
+        link.target = '_blank';
+        link.rel = 'noopener';
+      }
+      stack.appendChild(link);
     }
 
     if (buttons.length) {

@@ -1,0 +1,1 @@
+"""Knowledge-base routes of the gateway: hit testing and readable guide pages."""

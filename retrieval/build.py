@@ -1,0 +1,322 @@
+"""`python -m retrieval.build` (make index): knowledge/ → indexes/<kb_version>/.
+
+Writes docs.jsonl, index.faiss + rows.npy (dense), bm25/ (lexical) and manifest.json (model id,
+dim, normalised, doc count, corpus and lexicon sha256, calibration fitted on the eval dev split)
+into a temporary directory, then renames it and points indexes/CURRENT at it atomically, so a
+running process never sees half an index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm import tqdm
+
+from retrieval.config import RetrievalSettings, get_retrieval_settings
+from retrieval.documents import Document, build_documents
+from retrieval.fusion import FEATURES, Calibration
+from retrieval.index import DenseIndex, make_index
+from retrieval.knowledge import KnowledgeError, load_knowledge, parse_file
+from retrieval.lexical import LexicalIndex
+from retrieval.manifest import CURRENT_FILE, DOCS_FILE, MANIFEST_FILE, corpus_sha256
+from retrieval.schema import EvalFile, EvalQuestion
+from retrieval.text import lexicon_sha256
+
+if TYPE_CHECKING:
+    from retrieval.encoder import Encoder
+
+logger = logging.getLogger(__name__)
+KEEP_VERSIONS = 3
+
+
+class EmbeddingCache:
+    """Vectors already computed for (model, prompt, text), so a rebuild re-embeds only changes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute("create table if not exists vec (key text primary key, v blob)")
+
+    @staticmethod
+    def key(kind: str, text: str) -> str:
+        return hashlib.sha1(f"{kind}\0{text}".encode()).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(
+                f"select key, v from vec where key in ({marks})", chunk
+            ):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        self._db.executemany(
+            "insert or replace into vec values (?, ?)",
+            [(k, v.astype(np.float32).tobytes()) for k, v in items.items()],
+        )
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def embed_rows(
+    encoder: Encoder,
+    rows: list[tuple[str, str]],
+    cache: EmbeddingCache | None,
+    batch_size: int,
+    quiet: bool,
+) -> np.ndarray:
+    """rows: (kind, text) with kind "query" or "passage"; returns [n, dim] float32."""
+    keys = [EmbeddingCache.key(kind, text) for kind, text in rows]
+    known = cache.get_many(keys) if cache else {}
+    todo = [i for i, key in enumerate(keys) if key not in known]
+    fresh: dict[str, np.ndarray] = {}
+    with tqdm(total=len(todo), desc="embedding", unit="text", disable=quiet or not todo) as bar:
+        for kind in ("query", "passage"):
+            idx = [i for i in todo if rows[i][0] == kind]
+            for start in range(0, len(idx), batch_size):
+                batch = idx[start : start + batch_size]
+                texts = [rows[i][1] for i in batch]
+                vectors = (
+                    encoder.encode_queries(texts)
+                    if kind == "query"
+                    else encoder.encode_passages(texts)
+                )
+                for i, vector in zip(batch, vectors, strict=True):
+                    fresh[keys[i]] = vector
+                bar.update(len(batch))
+    if cache and fresh:
+        cache.put_many(fresh)
+    known.update(fresh)
+    return np.stack([known[key] for key in keys]).astype(np.float32)
+
+
+def document_rows(docs: list[Document]) -> tuple[list[tuple[str, str]], np.ndarray]:
+    rows: list[tuple[str, str]] = []
+    owners: list[int] = []
+    for i, doc in enumerate(docs):
+        for question in dict.fromkeys(doc.questions):  # unique, in order
+            rows.append(("query", question))
+            owners.append(i)
+        rows.append(("passage", doc.passage))
+        owners.append(i)
+    return rows, np.array(owners, dtype=np.int64)
+
+
+def load_eval(knowledge_dir: Path, split: str) -> list[EvalQuestion]:
+    questions: list[EvalQuestion] = []
+    for path in sorted((knowledge_dir / "eval").glob("*.yaml")):
+        questions.extend(q for q in parse_file(path, EvalFile).questions if q.split == split)
+    return questions
+
+
+def fit_calibration(
+    searcher_dir: Path, encoder: Encoder, settings: RetrievalSettings
+) -> Calibration:
+    """Fit confidence weights and band thresholds on the dev split (never the test split)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from retrieval.searcher import Searcher
+
+    dev = load_eval(settings.knowledge_dir, "dev")
+    if not dev:
+        logger.warning("no dev questions under knowledge/eval: default calibration")
+        return Calibration()
+    searcher = Searcher(searcher_dir, encoder, settings, check_corpus=False)
+    searcher.calibration = Calibration()
+    x, y, in_scope = [], [], []
+    for q in dev:
+        result = searcher.search(q.q)
+        top = result.best.service_id if result.best else None
+        x.append([result.features[name] for name in FEATURES])
+        y.append(int(q.service_id is not None and top == q.service_id))
+        in_scope.append(q.service_id is not None)
+    features, labels, scope = np.array(x), np.array(y), np.array(in_scope)
+    if labels.min() == labels.max():
+        return Calibration(fitted_on="defaults (one class in dev)", dev_size=len(dev))
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
+    probs = model.predict_proba(features)[:, 1]
+    oos = ~scope
+    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+
+    def oos_rate(t: float) -> float:
+        return float((probs[oos] >= t).mean()) if oos.any() else 0.0
+
+    def wrong_rate(t: float) -> float:
+        answered = scope & (probs >= t)
+        return float((labels[answered] == 0).mean()) if answered.any() else 0.0
+
+    t_answer = next((float(t) for t in grid if oos_rate(t) <= 0.02 and wrong_rate(t) <= 0.05), 0.95)
+    t_clarify = next((float(t) for t in grid if oos_rate(t) <= 0.15), t_answer)
+    t_clarify = min(t_clarify, t_answer)
+    answered = probs >= t_answer
+    metrics = {
+        "service_top1": float(labels[scope].mean()),
+        "answer_rate": float(answered[scope].mean()),
+        "answered_correct": float(labels[scope & answered].mean())
+        if (scope & answered).any()
+        else 0.0,
+        "oos_false_answer": oos_rate(t_answer),
+        "oos_clarify_or_answer": oos_rate(t_clarify),
+    }
+    return Calibration(
+        coef=[float(c) for c in model.coef_[0]],
+        intercept=float(model.intercept_[0]),
+        t_answer=t_answer,
+        t_clarify=t_clarify,
+        fitted_on="knowledge/eval dev split",
+        dev_size=len(dev),
+        dev_metrics={k: round(v, 4) for k, v in metrics.items()},
+    )
+
+
+def write_current(index_root: Path, version: str) -> None:
+    tmp = index_root / f".{CURRENT_FILE}.tmp"
+    tmp.write_text(version + "\n")
+    os.replace(tmp, index_root / CURRENT_FILE)
+
+
+def prune(index_root: Path, keep: str) -> None:
+    versions = sorted(
+        p for p in index_root.iterdir() if p.is_dir() and (p / MANIFEST_FILE).exists()
+    )
+    for old in versions[:-KEEP_VERSIONS]:
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in index_root.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def eval_sha256(knowledge_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((knowledge_dir / "eval").glob("*.yaml")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def model_id_on_disk(model_dir: Path) -> str | None:
+    meta = model_dir / "yishi_model.json"
+    if meta.exists():
+        return str(json.loads(meta.read_text(encoding="utf-8")).get("model_id"))
+    return model_dir.name if (model_dir / "modules.json").exists() else None
+
+
+def current_is_fresh(settings: RetrievalSettings) -> Path | None:
+    """The CURRENT index, if it was built from exactly this corpus, lexicon, eval set and model."""
+    pointer = settings.index_root / CURRENT_FILE
+    if not pointer.exists():
+        return None
+    directory = settings.index_root / pointer.read_text().strip()
+    try:
+        manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    fresh = (
+        manifest.get("corpus_sha256") == corpus_sha256(settings.knowledge_dir)
+        and manifest.get("lexicon_sha256") == lexicon_sha256()
+        and manifest.get("eval_sha256") == eval_sha256(settings.knowledge_dir)
+        and manifest.get("model_id") == model_id_on_disk(settings.model_dir)
+        and manifest.get("index_type") == settings.index_type
+    )
+    return directory if fresh else None
+
+
+def build(
+    settings: RetrievalSettings | None = None, encoder: Encoder | None = None, quiet: bool = False
+) -> Path:
+    settings = settings or get_retrieval_settings()
+    started = time.monotonic()
+    kb = load_knowledge(settings.knowledge_dir)
+    docs = build_documents(kb)
+    if encoder is None:
+        from retrieval.encoder import Encoder
+
+        encoder = Encoder(settings.model_dir, batch_size=settings.batch_size)
+    corpus = corpus_sha256(settings.knowledge_dir)
+    version = f"{time.strftime('%Y%m%d-%H%M%S')}-{corpus[:8]}"
+    settings.index_root.mkdir(parents=True, exist_ok=True)
+    tmp = settings.index_root / f".tmp-{version}-{os.getpid()}"
+    tmp.mkdir()
+
+    rows, owners = document_rows(docs)
+    cache_key = hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]
+    cache = EmbeddingCache(settings.cache_dir / f"embeddings-{cache_key}.sqlite")
+    try:
+        vectors = embed_rows(encoder, rows, cache, settings.batch_size, quiet)
+    finally:
+        cache.close()
+    DenseIndex(make_index(vectors, settings.index_type), owners, len(docs)).save(tmp)
+    LexicalIndex.build([doc.lexical_text for doc in docs]).save(tmp)
+    with (tmp / DOCS_FILE).open("w", encoding="utf-8") as handle:
+        for doc in docs:
+            handle.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
+    manifest = {
+        "kb_version": version,
+        "model_id": encoder.model_id,
+        "dim": encoder.dim,
+        "normalised": True,
+        "index_type": settings.index_type,
+        "doc_count": len(docs),
+        "row_count": len(rows),
+        "service_count": len(kb.guides),
+        "faq_count": len(kb.faq),
+        "corpus_sha256": corpus,
+        "lexicon_sha256": lexicon_sha256(),
+        "eval_sha256": eval_sha256(settings.knowledge_dir),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+    calibration = fit_calibration(tmp, encoder, settings)
+    manifest["calibration"] = calibration.to_json()
+    manifest["build_seconds"] = round(time.monotonic() - started, 1)
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+    final = settings.index_root / version
+    os.replace(tmp, final)
+    write_current(settings.index_root, version)
+    prune(settings.index_root, version)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--if-stale", action="store_true", help="skip when CURRENT is built from the same inputs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    if args.if_stale and (fresh := current_is_fresh(get_retrieval_settings())) is not None:
+        sys.stdout.write(f"index {fresh.name} is up to date; nothing to build\n")
+        return 0
+    try:
+        directory = build(quiet=args.quiet)
+    except KnowledgeError as exc:
+        sys.stderr.write(f"knowledge base invalid:\n{exc}\n")
+        return 1
+    manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    cal = manifest["calibration"]
+    sys.stdout.write(
+        f"index {manifest['kb_version']}: {manifest['doc_count']} documents, {manifest['row_count']} rows, "
+        f"model {manifest['model_id']}, built in {time.monotonic() - started:.1f} s\n"
+        f"calibration ({cal['fitted_on']}, {cal['dev_size']} questions): t_answer={cal['t_answer']} "
+        f"t_clarify={cal['t_clarify']} dev={cal['dev_metrics']}\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

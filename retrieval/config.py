@@ -1,0 +1,41 @@
+"""Retrieval settings (environment prefix `YISHI_RETRIEVAL_`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class RetrievalSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="YISHI_RETRIEVAL_", env_file=ROOT / ".env", extra="ignore"
+    )
+
+    # Any sentence-transformers directory works (e.g. a bge-zh model a city already has).
+    model_dir: Path = ROOT / "models" / "e5-small"
+    knowledge_dir: Path = ROOT / "knowledge"
+    index_root: Path = ROOT / "indexes"
+    # vectors already computed, keyed by model, prompt and text: rebuilds embed only what changed
+    cache_dir: Path = ROOT / "indexes" / ".cache"
+    # flat: exact inner product; hnsw / ivf: approximate, for very large knowledge bases
+    index_type: Literal["flat", "hnsw", "ivf"] = "flat"
+    top_k: int = Field(5, ge=1, le=50)
+    dense_candidates: int = Field(256, ge=10)
+    lexical_candidates: int = Field(100, ge=10)
+    rrf_k: int = Field(60, ge=1)
+    # how much an aspect cue in the question ("多少钱" → fee) lifts documents of that aspect
+    aspect_boost: float = Field(0.02, ge=0)
+    batch_size: int = Field(32, ge=1)
+    # recheck the CURRENT pointer at most this often, so a rebuild is picked up without restart
+    reload_check_s: float = Field(2.0, ge=0)
+
+
+@lru_cache
+def get_retrieval_settings() -> RetrievalSettings:
+    return RetrievalSettings()

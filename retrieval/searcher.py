@@ -1,0 +1,261 @@
+"""Answering queries from a built index: hybrid search, service/aspect aggregation, bands.
+
+`Searcher.open()` loads the index that `indexes/CURRENT` names and refuses one whose manifest
+does not match the encoder model, the knowledge corpus or the lexicon. `SearcherHandle` keeps a
+searcher per process and swaps in a rebuilt index when CURRENT changes, without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from retrieval.aspects import aspect_cues
+from retrieval.config import RetrievalSettings, get_retrieval_settings
+from retrieval.documents import Document
+from retrieval.fusion import Calibration, rrf
+from retrieval.index import DenseIndex
+from retrieval.lexical import LexicalIndex
+from retrieval.manifest import (
+    CURRENT_FILE,
+    DOCS_FILE,
+    MANIFEST_FILE,
+    IndexMismatchError,
+    corpus_sha256,
+)
+from retrieval.text import lexicon_sha256, normalise
+
+if TYPE_CHECKING:
+    from retrieval.encoder import Encoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Hit:
+    doc_id: str
+    service_id: str | None
+    aspect: str | None
+    title: str
+    score: float
+    dense: float
+    lexical: float
+    document: Document
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "service_id": self.service_id,
+            "aspect": self.aspect,
+            "title": self.title,
+            "score": round(self.score, 5),
+            "dense": round(self.dense, 4),
+            "lexical": round(self.lexical, 4),
+        }
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    confidence: float
+    band: str
+    features: dict[str, float]
+    services: list[tuple[str, float]] = field(default_factory=list)
+    candidates: list[Hit] = field(default_factory=list)
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+def _service_key(doc: Document) -> str:
+    return doc.service_id or f"faq:{doc.doc_id}"
+
+
+class Searcher:
+    def __init__(
+        self,
+        directory: Path,
+        encoder: Encoder,
+        settings: RetrievalSettings | None = None,
+        check_corpus: bool = True,
+    ) -> None:
+        self.settings = settings or get_retrieval_settings()
+        self.directory = directory
+        self.encoder = encoder
+        manifest_path = directory / MANIFEST_FILE
+        if not manifest_path.exists():
+            raise IndexMismatchError(f"{directory}: no {MANIFEST_FILE}; run `make index`")
+        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+        self._check_manifest(check_corpus)
+        with (directory / DOCS_FILE).open(encoding="utf-8") as handle:
+            self.docs = [Document.from_json(json.loads(line)) for line in handle]
+        self.dense = DenseIndex.load(directory, len(self.docs))
+        self.lexical = LexicalIndex.load(directory)
+        self.calibration = Calibration.from_json(self.manifest.get("calibration"))
+        self.kb_version: str = self.manifest["kb_version"]
+        keys = [_service_key(doc) for doc in self.docs]
+        self._service_keys = sorted(set(keys))
+        index_of = {key: i for i, key in enumerate(self._service_keys)}
+        self._doc_service = np.array([index_of[key] for key in keys], dtype=np.int64)
+        self._doc_aspect = [doc.aspect for doc in self.docs]
+        self.by_id = {doc.doc_id: doc for doc in self.docs}
+
+    def _check_manifest(self, check_corpus: bool) -> None:
+        m = self.manifest
+        if m.get("model_id") != self.encoder.model_id or int(m.get("dim", 0)) != self.encoder.dim:
+            raise IndexMismatchError(
+                f"{self.directory}: built with model {m.get('model_id')!r} (dim {m.get('dim')}), "
+                f"but the encoder is {self.encoder.model_id!r} (dim {self.encoder.dim}); run `make index`"
+            )
+        if m.get("lexicon_sha256") != lexicon_sha256():
+            raise IndexMismatchError(
+                f"{self.directory}: the lexicon changed since the build; run `make index`"
+            )
+        if check_corpus and m.get("corpus_sha256") != corpus_sha256(self.settings.knowledge_dir):
+            raise IndexMismatchError(
+                f"{self.directory}: knowledge/ changed since the build; run `make index`"
+            )
+
+    @classmethod
+    def open(cls, encoder: Encoder, settings: RetrievalSettings | None = None) -> Searcher:
+        settings = settings or get_retrieval_settings()
+        pointer = settings.index_root / CURRENT_FILE
+        if not pointer.exists():
+            raise IndexMismatchError(f"no index under {settings.index_root}; run `make index`")
+        return cls(settings.index_root / pointer.read_text().strip(), encoder, settings)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _score(self, query: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = self.settings
+        vector = self.encoder.encode_queries([query])[0]
+        dense = self.dense.search_docs(vector, s.dense_candidates)
+        lexical = self.lexical.scores(query)
+        fused = rrf(dense, dense > -1, s.rrf_k) + rrf(lexical, lexical > 0, s.rrf_k)
+        cues = aspect_cues(query)
+        if cues:
+            boost = np.array([a in cues for a in self._doc_aspect], dtype=np.float64)
+            fused = fused + s.aspect_boost * boost * (fused > 0)
+        return dense, lexical, fused
+
+    def search(self, query: str, top_k: int | None = None) -> SearchResult:
+        top_k = top_k or self.settings.top_k
+        query = normalise(query)
+        dense, lexical, fused = self._score(query)
+        n_services = len(self._service_keys)
+        service_fused = np.zeros(n_services)
+        service_dense = np.full(n_services, -1.0)
+        service_lexical = np.zeros(n_services)
+        np.maximum.at(service_fused, self._doc_service, fused)
+        np.maximum.at(service_dense, self._doc_service, dense)
+        np.maximum.at(service_lexical, self._doc_service, lexical)
+        ranked_services = np.argsort(-service_fused, kind="stable")
+        top, second = (
+            ranked_services[0],
+            ranked_services[1] if n_services > 1 else ranked_services[0],
+        )
+        others = np.arange(n_services) != top
+        features = {
+            "dense_top": float(service_dense[top]),
+            "dense_margin": float(
+                service_dense[top] - (service_dense[others].max() if others.any() else 0)
+            ),
+            "lexical_top": float(np.log1p(service_lexical[top])),
+            "lexical_margin": float(
+                np.log1p(service_lexical[top])
+                - (np.log1p(service_lexical[others]).max() if others.any() else 0)
+            ),
+            "rrf_margin": float((service_fused[top] - service_fused[second]) * 100),
+        }
+        if service_fused[top] <= 0:
+            return SearchResult(query, [], 0.0, "none", features)
+        confidence = self.calibration.confidence(features)
+        order = np.argsort(-fused, kind="stable")
+        # the best document of the best service leads; then the rest by fused score
+        in_top = order[self._doc_service[order] == top]
+        ranked = [int(in_top[0]), *[int(i) for i in order if i != in_top[0] and fused[i] > 0]]
+        hits = [self._hit(i, dense, lexical, fused) for i in ranked[:top_k]]
+        candidates = self._candidates(ranked, dense, lexical, fused)
+        services = [
+            (self._service_keys[i], float(service_fused[i])) for i in ranked_services[:top_k]
+        ]
+        return SearchResult(
+            query,
+            hits,
+            confidence,
+            self.calibration.band(confidence),
+            features,
+            services,
+            candidates,
+        )
+
+    def _hit(self, i: int, dense: np.ndarray, lexical: np.ndarray, fused: np.ndarray) -> Hit:
+        doc = self.docs[i]
+        return Hit(doc.doc_id, doc.service_id, doc.aspect, doc.title, float(fused[i]),
+                   float(dense[i]), float(lexical[i]), doc)  # fmt: skip
+
+    def _candidates(
+        self, ranked: list[int], dense: np.ndarray, lexical: np.ndarray, fused: np.ndarray
+    ) -> list[Hit]:
+        """Up to 3 choices for a clarifying question: distinct service × aspect, best first."""
+        seen: set[tuple[str, str | None]] = set()
+        chosen: list[Hit] = []
+        for i in ranked:
+            doc = self.docs[i]
+            key = (_service_key(doc), doc.aspect)
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen.append(self._hit(i, dense, lexical, fused))
+            if len(chosen) == 3:
+                break
+        return chosen
+
+
+class SearcherHandle:
+    """One searcher per process; a rebuilt index (CURRENT changed) is swapped in atomically."""
+
+    def __init__(
+        self, settings: RetrievalSettings | None = None, encoder: Encoder | None = None
+    ) -> None:
+        self.settings = settings or get_retrieval_settings()
+        self._encoder = encoder
+        self._searcher: Searcher | None = None
+        self._pointer_seen: str | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            from retrieval.encoder import Encoder
+
+            self._encoder = Encoder(self.settings.model_dir, batch_size=self.settings.batch_size)
+        return self._encoder
+
+    def get(self) -> Searcher:
+        now = time.monotonic()
+        with self._lock:
+            if self._searcher is not None and now - self._checked_at < self.settings.reload_check_s:
+                return self._searcher
+            self._checked_at = now
+            pointer = self.settings.index_root / CURRENT_FILE
+            current = pointer.read_text().strip() if pointer.exists() else None
+            if self._searcher is None or current != self._pointer_seen:
+                searcher = Searcher.open(self.encoder, self.settings)
+                if self._searcher is not None:
+                    logger.info(
+                        "knowledge index swapped: %s → %s",
+                        self._searcher.kb_version,
+                        searcher.kb_version,
+                    )
+                self._searcher, self._pointer_seen = searcher, current
+            return self._searcher

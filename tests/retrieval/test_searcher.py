@@ -1,0 +1,52 @@
+"""Search over the real index that `make index` built (real encoder, faiss, bm25)."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.searcher import Searcher, SearcherHandle
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def searcher() -> Searcher:
+    return SearcherHandle().get()
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id"),
+    [
+        ("补办身份证要带什么", "id_card_lost#materials"),
+        ("办护照多少钱", "passport#fee"),
+        ("良民证去哪里开", "no_criminal_record#location"),
+        ("公积金付房租能在手机上办吗", "fund_withdraw_rent#online"),
+        ("孩子刚出生怎么上户口", "birth_registration#process"),
+        ("驾照到期了换证要几天", "driving_license_renew#time_limit"),
+    ],
+)
+def test_answers_the_service_and_aspect_asked(searcher: Searcher, question: str, doc_id: str) -> None:
+    result = searcher.search(question)
+    assert result.best is not None and result.best.doc_id == doc_id, [h.summary() for h in result.hits]
+    assert result.band == "answer", (result.confidence, result.features)
+
+
+@pytest.mark.parametrize("question", ["今天天气怎么样", "推荐一部好看的电影", "红烧肉怎么做好吃"])
+def test_declines_what_the_guides_do_not_cover(searcher: Searcher, question: str) -> None:
+    assert searcher.search(question).band != "answer"
+
+
+def test_answer_text_and_source_come_from_the_guide(searcher: Searcher) -> None:
+    doc = searcher.by_id["passport#fee"]
+    assert "120元" in doc.answer
+    assert doc.source["guide_version"] and doc.source["title"] == "普通护照申领"
+
+
+def test_manifest_records_model_corpus_and_calibration(searcher: Searcher) -> None:
+    m = searcher.manifest
+    assert m["model_id"] == searcher.encoder.model_id and m["dim"] == searcher.encoder.dim == 384
+    assert m["normalised"] is True and m["doc_count"] == len(searcher.docs)
+    assert len(m["corpus_sha256"]) == 64 and len(m["lexicon_sha256"]) == 64
+    cal = m["calibration"]
+    assert cal["fitted_on"] == "knowledge/eval dev split" and cal["dev_size"] >= 150
+    assert 0 < cal["t_clarify"] <= cal["t_answer"] < 1
