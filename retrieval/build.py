@@ -28,9 +28,10 @@ from retrieval.documents import Document, build_documents
 from retrieval.fusion import FEATURES, Calibration
 from retrieval.index import DenseIndex, make_index
 from retrieval.knowledge import KnowledgeError, load_knowledge, parse_file
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import BM25_SERVICES_DIR, LexicalIndex
 from retrieval.manifest import CURRENT_FILE, DOCS_FILE, MANIFEST_FILE, corpus_sha256
 from retrieval.schema import EvalFile, EvalQuestion
+from retrieval.searcher import service_key
 from retrieval.text import lexicon_sha256
 
 if TYPE_CHECKING:
@@ -161,8 +162,15 @@ def fit_calibration(
         answered = scope & (probs >= t)
         return float((labels[answered] == 0).mean()) if answered.any() else 0.0
 
-    t_answer = next((float(t) for t in grid if oos_rate(t) <= 0.02 and wrong_rate(t) <= 0.05), 0.95)
-    t_clarify = next((float(t) for t in grid if oos_rate(t) <= 0.15), t_answer)
+    t_answer = next(
+        (
+            float(t)
+            for t in grid
+            if oos_rate(t) <= settings.max_oos_answer and wrong_rate(t) <= settings.max_wrong_answer
+        ),
+        0.95,
+    )
+    t_clarify = next((float(t) for t in grid if oos_rate(t) <= settings.max_oos_clarify), t_answer)
     t_clarify = min(t_clarify, t_answer)
     answered = probs >= t_answer
     metrics = {
@@ -262,6 +270,12 @@ def build(
         cache.close()
     DenseIndex(make_index(vectors, settings.index_type), owners, len(docs)).save(tmp)
     LexicalIndex.build([doc.lexical_text for doc in docs]).save(tmp)
+    by_service: dict[str, list[str]] = {}
+    for doc in docs:
+        by_service.setdefault(service_key(doc), []).append(doc.lexical_text)
+    LexicalIndex.build([" ".join(by_service[key]) for key in sorted(by_service)]).save(
+        tmp, BM25_SERVICES_DIR
+    )
     with (tmp / DOCS_FILE).open("w", encoding="utf-8") as handle:
         for doc in docs:
             handle.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
@@ -295,7 +309,9 @@ def build(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--if-stale", action="store_true", help="skip when CURRENT is built from the same inputs")
+    parser.add_argument(
+        "--if-stale", action="store_true", help="skip when CURRENT is built from the same inputs"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()

@@ -26,11 +26,20 @@ class RetrievalSettings(BaseSettings):
     # flat: exact inner product; hnsw / ivf: approximate, for very large knowledge bases
     index_type: Literal["flat", "hnsw", "ivf"] = "flat"
     top_k: int = Field(5, ge=1, le=50)
-    dense_candidates: int = Field(256, ge=10)
-    lexical_candidates: int = Field(100, ge=10)
-    rrf_k: int = Field(60, ge=1)
+    # dense rows fetched per query; each service is scored by the mean of its best rows
+    dense_candidates: int = Field(1024, ge=10)
+    service_top_k: int = Field(5, ge=1)
+    # weights of the BM25 evidence (normalised to the best match) next to cosine similarity
+    service_lexical_weight: float = Field(0.03, ge=0)
+    doc_lexical_weight: float = Field(0.05, ge=0)
     # how much an aspect cue in the question ("多少钱" → fee) lifts documents of that aspect
-    aspect_boost: float = Field(0.02, ge=0)
+    aspect_boost: float = Field(0.1, ge=0)
+    # band thresholds are the lowest confidences that keep these rates on the eval dev split:
+    # out-of-scope questions answered, in-scope questions answered with the wrong service,
+    # out-of-scope questions that get a clarifying question (or an answer)
+    max_oos_answer: float = Field(0.03, ge=0, le=1)
+    max_wrong_answer: float = Field(0.08, ge=0, le=1)
+    max_oos_clarify: float = Field(0.25, ge=0, le=1)
     batch_size: int = Field(32, ge=1)
     # recheck the CURRENT pointer at most this often, so a rebuild is picked up without restart
     reload_check_s: float = Field(2.0, ge=0)

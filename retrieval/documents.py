@@ -108,9 +108,17 @@ def render_aspect(guide: Guide, aspect: str, halls: dict[str, Hall]) -> str:
     raise ValueError(f"unknown aspect {aspect!r}")
 
 
+PASSAGE_CHARS = 320
+
+
 def _passage(guide: Guide, aspect: str, halls: dict[str, Hall]) -> str:
-    # The dense passage: the service named plainly, its keywords, then what the guide says.
-    return f"{guide.name}（{'、'.join(guide.keywords[:6])}）{ASPECT_NAMES[aspect]}：{render_aspect(guide, aspect, halls)}"
+    # The dense passage: the service named plainly, its keywords, then what the guide says
+    # (cut short: the opening says what the section is about, and long inputs are slow to embed).
+    keywords = "、".join(guide.keywords[:6])
+    text = (
+        f"{guide.name}（{keywords}）{ASPECT_NAMES[aspect]}：{render_aspect(guide, aspect, halls)}"
+    )
+    return text[:PASSAGE_CHARS]
 
 
 def _source(guide: Guide, aspect: str) -> dict[str, Any]:
@@ -151,7 +159,7 @@ def guide_documents(guide: Guide, halls: dict[str, Hall]) -> list[Document]:
                 aspect="other",
                 title=f"{guide.name} · {qa.q}",
                 questions=[qa.q, *qa.phrasings],
-                passage=f"{guide.name}：{qa.q} {qa.a}",
+                passage=f"{guide.name}：{qa.q} {qa.a}"[:PASSAGE_CHARS],
                 answer=qa.a,
                 source={**_source(guide, "other"), "section": f"常见问题：{qa.q}"},
             )
@@ -185,7 +193,7 @@ def faq_document(entry: FaqEntry, kb: KnowledgeBase) -> Document:
         aspect=entry.aspect,
         title=entry.question,
         questions=[entry.question, *entry.phrasings],
-        passage=f"{prefix}{entry.question} {entry.answer}",
+        passage=f"{prefix}{entry.question} {entry.answer}"[:PASSAGE_CHARS],
         answer=entry.answer,
         source=source,
     )

@@ -46,10 +46,13 @@ class Report:
             "questions": float(len(self.outcomes)),
             "service_top1": share(scoped, lambda o: o.service_id == o.question.service_id),
             "service_aspect_top1": share(
-                scoped, lambda o: o.service_id == o.question.service_id and o.aspect == o.question.aspect
+                scoped,
+                lambda o: o.service_id == o.question.service_id and o.aspect == o.question.aspect,
             ),
             "answer_rate": share(scoped, lambda o: o.band == "answer"),
-            "answered_correct_service": share(answered, lambda o: o.service_id == o.question.service_id),
+            "answered_correct_service": share(
+                answered, lambda o: o.service_id == o.question.service_id
+            ),
             "clarify_rate": share(self.outcomes, lambda o: o.band == "clarify"),
             "oos_false_answer": share(oos, lambda o: o.band == "answer"),
             "oos_declined": share(oos, lambda o: o.band != "answer"),
@@ -60,7 +63,9 @@ class Report:
         for o in self.outcomes:
             q = o.question
             if q.service_id and o.service_id != q.service_id:
-                lines.append(f"  {q.q}  → {o.service_id}#{o.aspect} ({o.band}); expected {q.service_id}#{q.aspect}")
+                lines.append(
+                    f"  {q.q}  → {o.service_id}#{o.aspect} ({o.band}); expected {q.service_id}#{q.aspect}"
+                )
             elif not q.service_id and o.band == "answer":
                 lines.append(f"  {q.q}  → answered {o.service_id}#{o.aspect} (out of scope)")
         return lines[:limit]
@@ -75,7 +80,9 @@ def evaluate_searcher(questions: list[EvalQuestion]) -> Report:
         result = searcher.search(q.q)
         best = result.best
         report.outcomes.append(
-            Outcome(q, best.service_id if best else None, best.aspect if best else None, result.band)
+            Outcome(
+                q, best.service_id if best else None, best.aspect if best else None, result.band
+            )
         )
     return report
 
@@ -86,10 +93,14 @@ def evaluate_bot(questions: list[EvalQuestion], gateway_url: str) -> Report:
     report = Report("bot (/api/chat)")
     with httpx.Client(base_url=gateway_url, timeout=60, trust_env=False) as client:
         for q in questions:
-            response = client.post("/api/chat", json={"sender": f"eval:{uuid.uuid4().hex}", "text": q.q})
+            response = client.post(
+                "/api/chat", json={"sender": f"eval:{uuid.uuid4().hex}", "text": q.q}
+            )
             response.raise_for_status()
             kb = response.json()["trace"].get("kb") or {}
-            report.outcomes.append(Outcome(q, kb.get("service_id"), kb.get("aspect"), kb.get("band") or "none"))
+            report.outcomes.append(
+                Outcome(q, kb.get("service_id"), kb.get("aspect"), kb.get("band") or "none")
+            )
     return report
 
 
@@ -103,10 +114,17 @@ def print_reports(reports: list[Report], split: str, show_misses: bool) -> None:
     for report in reports:
         table.add_column(report.name, justify="right")
     all_metrics = [r.metrics() for r in reports]
-    targets = {"service_top1": "≥ 0.95", "service_aspect_top1": "≥ 0.90", "oos_false_answer": "≤ 0.03"}
+    targets = {
+        "service_top1": "≥ 0.95",
+        "service_aspect_top1": "≥ 0.90",
+        "oos_false_answer": "≤ 0.03",
+    }
     for key in all_metrics[0]:
         label = f"{key} (target {targets[key]})" if key in targets else key
-        table.add_row(label, *[f"{m[key]:.0f}" if key == "questions" else f"{m[key]:.3f}" for m in all_metrics])
+        table.add_row(
+            label,
+            *[f"{m[key]:.0f}" if key == "questions" else f"{m[key]:.3f}" for m in all_metrics],
+        )
     console.print(table)
     if show_misses:
         for report in reports:
@@ -119,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="test", choices=["dev", "test"])
     parser.add_argument("--bot", metavar="URL", help="also evaluate through a running gateway")
-    parser.add_argument("--start-bot", action="store_true", help="start the stack on free ports and evaluate through it")
+    parser.add_argument(
+        "--start-bot",
+        action="store_true",
+        help="start the stack on free ports and evaluate through it",
+    )
     parser.add_argument("--misses", action="store_true", help="list the first misses")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
@@ -135,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         from ops.stack import Stack, StackConfig
 
         with tempfile.TemporaryDirectory() as tmp:
-            config = StackConfig.on_free_ports(var_dir=Path(tmp) / "var", log_dir=Path(tmp) / "logs")
+            config = StackConfig.on_free_ports(
+                var_dir=Path(tmp) / "var", log_dir=Path(tmp) / "logs"
+            )
             with Stack(config):
                 reports.append(evaluate_bot(questions, config.gateway_url))
     if args.json:
@@ -143,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print_reports(reports, args.split, args.misses)
         bands = Counter(o.band for o in reports[0].outcomes)
-        sys.stdout.write(f"{len(questions)} questions in {time.monotonic() - started:.1f} s; searcher bands {dict(bands)}\n")
+        sys.stdout.write(
+            f"{len(questions)} questions in {time.monotonic() - started:.1f} s; searcher bands {dict(bands)}\n"
+        )
     return 0
 
 

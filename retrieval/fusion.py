@@ -1,9 +1,9 @@
-"""Fusing dense and lexical scores, aggregating to services, and the calibrated confidence.
+"""The calibrated confidence of a search.
 
-Documents are ranked by reciprocal rank fusion of the two rankings, lifted a little when the
-question names the document's aspect. Services are ranked by their best document. Confidence is
-a logistic function of a few score features whose weights and band thresholds are fitted on the
-dev split of knowledge/eval at build time and stored in the index manifest.
+Services are ranked by a fusion of dense and lexical evidence (retrieval/searcher.py). The
+confidence that the top service is right is a logistic function of a few score features whose
+weights and band thresholds are fitted on the dev split of knowledge/eval at build time and
+stored in the index manifest.
 """
 
 from __future__ import annotations
@@ -11,26 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
-FEATURES = ("dense_top", "dense_margin", "lexical_top", "lexical_margin", "rrf_margin")
-
-
-def rrf(scores: np.ndarray, present: np.ndarray, k: int) -> np.ndarray:
-    """1 / (k + rank) for present documents (rank 1 = best), 0 for the others."""
-    fused = np.zeros_like(scores, dtype=np.float64)
-    idx = np.flatnonzero(present)
-    if idx.size == 0:
-        return fused
-    order = idx[np.argsort(-scores[idx], kind="stable")]
-    fused[order] = 1.0 / (k + np.arange(1, order.size + 1))
-    return fused
+FEATURES = ("service_top", "service_margin", "dense_top", "lexical_top", "lexical_margin")
 
 
 @dataclass
 class Calibration:
-    coef: list[float] = field(default_factory=lambda: [8.0, 10.0, 0.0, 0.0, 0.0])
-    intercept: float = -6.5
+    coef: list[float] = field(default_factory=lambda: [10.0, 3.0, 0.0, 0.0, 0.0])
+    intercept: float = -8.5
     t_answer: float = 0.6
     t_clarify: float = 0.3
     fitted_on: str = "defaults"

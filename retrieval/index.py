@@ -14,18 +14,21 @@ ROWS_FILE = "rows.npy"
 def make_index(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:
     """Inner product over L2-normalised vectors (= cosine)."""
     dim = int(vectors.shape[1])
+    index: faiss.Index
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 64
+        hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 80
+        hnsw.hnsw.efSearch = 128
+        index = hnsw
     elif index_type == "ivf":
         nlist = max(1, min(4096, int(np.sqrt(len(vectors)))))
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = min(nlist, 16)
+        ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.nprobe = min(nlist, 16)
+        index = ivf
     else:
         raise ValueError(f"unknown index type {index_type!r}")
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -46,6 +49,15 @@ class DenseIndex:
     def load(cls, directory: Path, doc_count: int) -> DenseIndex:
         index = faiss.read_index(str(directory / INDEX_FILE))
         return cls(index, np.load(directory / ROWS_FILE), doc_count)
+
+    def search_rows(self, query: np.ndarray, candidates: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best `candidates` rows: (cosines, owning document of each), best first."""
+        k = min(candidates, self.index.ntotal)
+        scores, rows = self.index.search(
+            np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k
+        )
+        valid = rows[0] >= 0
+        return scores[0][valid], self.row_docs[rows[0][valid]]
 
     def search_docs(self, query: np.ndarray, candidates: int) -> np.ndarray:
         """Best cosine per document over its rows (-1 for documents not among the candidates)."""

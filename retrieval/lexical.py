@@ -11,6 +11,8 @@ import numpy as np
 from retrieval.text import tokens
 
 BM25_DIR = "bm25"
+# one BM25 "document" per service (all its aspects and Q&A together): which service is meant
+BM25_SERVICES_DIR = "bm25_services"
 logger = logging.getLogger(__name__)
 
 
@@ -28,12 +30,12 @@ class LexicalIndex:
         model.index([toks or ["<empty>"] for toks in token_lists], show_progress=False)
         return cls(model)
 
-    def save(self, directory: Path) -> None:
-        self.model.save(str(directory / BM25_DIR), show_progress=False)
+    def save(self, directory: Path, name: str = BM25_DIR) -> None:
+        self.model.save(str(directory / name), show_progress=False)
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
-        return cls(bm25s.BM25.load(str(directory / BM25_DIR), show_progress=False, verbosity=0))
+    def load(cls, directory: Path, name: str = BM25_DIR) -> LexicalIndex:
+        return cls(bm25s.BM25.load(str(directory / name), show_progress=False, verbosity=0))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for the query (zeros when no token is known)."""

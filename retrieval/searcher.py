@@ -20,9 +20,9 @@ import numpy as np
 from retrieval.aspects import aspect_cues
 from retrieval.config import RetrievalSettings, get_retrieval_settings
 from retrieval.documents import Document
-from retrieval.fusion import Calibration, rrf
+from retrieval.fusion import Calibration
 from retrieval.index import DenseIndex
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import BM25_SERVICES_DIR, LexicalIndex
 from retrieval.manifest import (
     CURRENT_FILE,
     DOCS_FILE,
@@ -76,7 +76,8 @@ class SearchResult:
         return self.hits[0] if self.hits else None
 
 
-def _service_key(doc: Document) -> str:
+def service_key(doc: Document) -> str:
+    """What answers are grouped by: the guide's service, or an FAQ entry of its own."""
     return doc.service_id or f"faq:{doc.doc_id}"
 
 
@@ -100,13 +101,17 @@ class Searcher:
             self.docs = [Document.from_json(json.loads(line)) for line in handle]
         self.dense = DenseIndex.load(directory, len(self.docs))
         self.lexical = LexicalIndex.load(directory)
+        self.service_lexical = LexicalIndex.load(directory, BM25_SERVICES_DIR)
         self.calibration = Calibration.from_json(self.manifest.get("calibration"))
         self.kb_version: str = self.manifest["kb_version"]
-        keys = [_service_key(doc) for doc in self.docs]
+        keys = [service_key(doc) for doc in self.docs]
         self._service_keys = sorted(set(keys))
         index_of = {key: i for i, key in enumerate(self._service_keys)}
         self._doc_service = np.array([index_of[key] for key in keys], dtype=np.int64)
         self._doc_aspect = [doc.aspect for doc in self.docs]
+        self._service_docs = [
+            np.flatnonzero(self._doc_service == i) for i in range(len(self._service_keys))
+        ]
         self.by_id = {doc.doc_id: doc for doc in self.docs}
 
     def _check_manifest(self, check_corpus: bool) -> None:
@@ -134,58 +139,69 @@ class Searcher:
         return cls(settings.index_root / pointer.read_text().strip(), encoder, settings)
 
     # -- scoring ------------------------------------------------------------------------------
-    def _score(self, query: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        s = self.settings
-        vector = self.encoder.encode_queries([query])[0]
-        dense = self.dense.search_docs(vector, s.dense_candidates)
-        lexical = self.lexical.scores(query)
-        fused = rrf(dense, dense > -1, s.rrf_k) + rrf(lexical, lexical > 0, s.rrf_k)
-        cues = aspect_cues(query)
-        if cues:
-            boost = np.array([a in cues for a in self._doc_aspect], dtype=np.float64)
-            fused = fused + s.aspect_boost * boost * (fused > 0)
-        return dense, lexical, fused
-
     def search(self, query: str, top_k: int | None = None) -> SearchResult:
-        top_k = top_k or self.settings.top_k
+        """Rank services by their best rows (dense top-k mean + service-level BM25), then pick
+        the document of the top service whose rows, words and aspect cue fit the question."""
+        s = self.settings
+        top_k = top_k or s.top_k
         query = normalise(query)
-        dense, lexical, fused = self._score(query)
+        vector = self.encoder.encode_queries([query])[0]
+        row_scores, row_docs = self.dense.search_rows(vector, s.dense_candidates)
         n_services = len(self._service_keys)
-        service_fused = np.zeros(n_services)
-        service_dense = np.full(n_services, -1.0)
-        service_lexical = np.zeros(n_services)
-        np.maximum.at(service_fused, self._doc_service, fused)
-        np.maximum.at(service_dense, self._doc_service, dense)
-        np.maximum.at(service_lexical, self._doc_service, lexical)
-        ranked_services = np.argsort(-service_fused, kind="stable")
-        top, second = (
-            ranked_services[0],
-            ranked_services[1] if n_services > 1 else ranked_services[0],
+        floor = float(row_scores[-1]) if row_scores.size else 0.0
+        sums = np.zeros(n_services)
+        counts = np.zeros(n_services, dtype=np.int64)
+        for score, service in zip(row_scores, self._doc_service[row_docs], strict=True):
+            if counts[service] < s.service_top_k:
+                sums[service] += score
+                counts[service] += 1
+        service_dense = (sums + (s.service_top_k - counts) * floor) / s.service_top_k
+        service_lex_raw = self.service_lexical.scores(query)
+        service_lex = (
+            service_lex_raw / service_lex_raw.max()
+            if service_lex_raw.max() > 0
+            else service_lex_raw
         )
+        service_score = service_dense + s.service_lexical_weight * service_lex
+
+        doc_dense = np.full(len(self.docs), floor, dtype=np.float64)
+        np.maximum.at(doc_dense, row_docs, row_scores)
+        doc_lex = self.lexical.scores(query)
+        cues = aspect_cues(query)
+        within = doc_dense.copy()
+        ranked_services = np.argsort(-service_score, kind="stable")
+        for service in ranked_services[: max(3, top_k)]:
+            members = self._service_docs[service]
+            lex = doc_lex[members]
+            if lex.max() > 0:
+                within[members] += s.doc_lexical_weight * lex / lex.max()
+        if cues:
+            within += s.aspect_boost * np.array(
+                [a in cues for a in self._doc_aspect], dtype=np.float64
+            )
+        total = service_score[self._doc_service] + within
+
+        top = ranked_services[0]
+        second = ranked_services[1] if n_services > 1 else top
+        lex_log = np.log1p(service_lex_raw)
         others = np.arange(n_services) != top
         features = {
-            "dense_top": float(service_dense[top]),
-            "dense_margin": float(
-                service_dense[top] - (service_dense[others].max() if others.any() else 0)
-            ),
-            "lexical_top": float(np.log1p(service_lexical[top])),
+            "service_top": float(service_score[top]),
+            "service_margin": float(service_score[top] - service_score[second]) * 10,
+            "dense_top": float(doc_dense[self._service_docs[top]].max()),
+            "lexical_top": float(lex_log[top]),
             "lexical_margin": float(
-                np.log1p(service_lexical[top])
-                - (np.log1p(service_lexical[others]).max() if others.any() else 0)
+                lex_log[top] - (lex_log[others].max() if others.any() else 0.0)
             ),
-            "rrf_margin": float((service_fused[top] - service_fused[second]) * 100),
         }
-        if service_fused[top] <= 0:
+        if not row_scores.size:
             return SearchResult(query, [], 0.0, "none", features)
         confidence = self.calibration.confidence(features)
-        order = np.argsort(-fused, kind="stable")
-        # the best document of the best service leads; then the rest by fused score
-        in_top = order[self._doc_service[order] == top]
-        ranked = [int(in_top[0]), *[int(i) for i in order if i != in_top[0] and fused[i] > 0]]
-        hits = [self._hit(i, dense, lexical, fused) for i in ranked[:top_k]]
-        candidates = self._candidates(ranked, dense, lexical, fused)
+        order = [int(i) for i in np.argsort(-total, kind="stable")]
+        hits = [self._hit(i, doc_dense, doc_lex, total) for i in order[:top_k]]
+        candidates = self._candidates(order, doc_dense, doc_lex, total)
         services = [
-            (self._service_keys[i], float(service_fused[i])) for i in ranked_services[:top_k]
+            (self._service_keys[i], float(service_score[i])) for i in ranked_services[:top_k]
         ]
         return SearchResult(
             query,
@@ -210,7 +226,7 @@ class Searcher:
         chosen: list[Hit] = []
         for i in ranked:
             doc = self.docs[i]
-            key = (_service_key(doc), doc.aspect)
+            key = (service_key(doc), doc.aspect)
             if key in seen:
                 continue
             seen.add(key)

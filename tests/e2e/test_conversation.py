@@ -77,13 +77,70 @@ def test_emergency_directs_to_110_119_120_at_once(
     assert min(positions, key=positions.__getitem__) == first_number
 
 
-def test_service_question_gets_an_honest_answer_until_the_knowledge_base_lands(
+def test_service_question_is_answered_from_the_guide_with_a_citation(
     gateway: httpx.Client,
 ) -> None:
-    body = _chat(gateway, _sender(), "身份证丢了怎么补办")
+    body = _chat(gateway, _sender(), "身份证丢了补办要带什么材料")
     assert body["trace"]["intent"]["name"] == "ask_service"
-    assert "12345" in _texts(body)
-    assert body["trace"]["kb"] is None
+    kb = body["trace"]["kb"]
+    assert kb["band"] == "answer"
+    assert kb["doc_id"] == "id_card_lost#materials"
+    assert (kb["service_id"], kb["aspect"]) == ("id_card_lost", "materials")
+    reply = body["replies"][0]
+    assert "居民户口簿" in reply["text"] and "1. " in reply["text"]  # a numbered list
+    assert "来源：《居民身份证遗失补领》" in reply["text"] and "版本2026.1" in reply["text"]
+    assert reply["source"] == {
+        "service_id": "id_card_lost",
+        "aspect": "materials",
+        "guide_version": "2026.1",
+        "title": "居民身份证遗失补领",
+    }
+    assert 1 <= len(reply["buttons"]) <= 3  # related questions
+
+
+def test_follow_up_resolves_against_the_previous_service(gateway: httpx.Client) -> None:
+    sender = _sender()
+    first = _chat(gateway, sender, "护照怎么办理")
+    assert first["trace"]["kb"]["service_id"] == "passport"
+    follow = _chat(gateway, sender, "那要多少钱")
+    assert follow["trace"]["kb"]["doc_id"] == "passport#fee"
+    assert "120元" in _texts(follow)
+
+
+def test_related_question_button_answers_that_document(gateway: httpx.Client) -> None:
+    sender = _sender()
+    first = _chat(gateway, sender, "补办身份证要多少钱")
+    assert first["trace"]["kb"]["doc_id"] == "id_card_lost#fee"
+    button = next(b for b in first["replies"][0]["buttons"] if "去哪里办" in b["title"])
+    second = _chat(gateway, sender, button["payload"])
+    assert second["trace"]["kb"]["doc_id"] == "id_card_lost#location"
+    assert "示例市政务服务中心" in _texts(second)
+
+
+def test_unanswerable_question_is_declined_honestly(gateway: httpx.Client) -> None:
+    body = _chat(gateway, _sender(), "我家的猫不吃饭怎么办")
+    kb = body["trace"]["kb"]
+    assert kb is None or kb["band"] == "none"
+    assert "抱歉" in _texts(body)
+
+
+def test_kb_search_api_for_hit_testing(gateway: httpx.Client) -> None:
+    response = gateway.post("/api/kb/search", json={"query": "良民证去哪开", "top_k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["hits"][0]["service_id"] == "no_criminal_record"
+    assert body["band"] in {"answer", "clarify", "none"} and body["kb_version"]
+    assert len(body["hits"]) <= 3
+    bad = gateway.post("/api/kb/search", json={"query": "", "top_k": 3})
+    assert bad.status_code == 422 and bad.json()["error"]
+
+
+def test_guide_page_is_readable(gateway: httpx.Client) -> None:
+    page = gateway.get("/guides/passport")
+    assert page.status_code == 200
+    assert "普通护照申领" in page.text and "120元" in page.text and 'id="fee"' in page.text
+    assert gateway.get("/guides/nope").status_code == 404
+    assert gateway.get("/guides/..%2Fetc").status_code == 404
 
 
 def test_request_human_is_a_handoff_to_the_hotline(gateway: httpx.Client) -> None:
@@ -130,4 +187,4 @@ def test_rasa_restart_keeps_the_conversation(gateway: httpx.Client, stack: Stack
     said = [e["text"] for e in tracker["events"] if e["event"] == "user"]
     assert said == ["你好", "护照怎么办理", "谢谢"]
     uttered = [e.get("name") for e in tracker["events"] if e["event"] == "action"]
-    assert "utter_greet" in uttered and "action_answer_service" in uttered
+    assert "utter_greet" in uttered and "action_answer_from_kb" in uttered

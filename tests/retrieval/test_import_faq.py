@@ -5,17 +5,22 @@ import pytest
 from openpyxl import Workbook
 
 from retrieval.import_faq import ImportError_, convert, read_rows
+from retrieval.schema import FaqEntry
 
 ROWS = [
     ("问题", "答案", "部门"),
     ("社区食堂几点开门？", "社区长者食堂每天10:30-13:00、16:30-18:30供餐。", "示例市民政局"),
-    ("垃圾分类投放时间是什么时候？", "每天7:00-9:00、18:00-20:00定时定点投放。", "示例市城市管理局"),
+    (
+        "垃圾分类投放时间是什么时候？",
+        "每天7:00-9:00、18:00-20:00定时定点投放。",
+        "示例市城市管理局",
+    ),
     ("空", "", "示例市城市管理局"),
     ("社区食堂几点开门？", "重复的问题不应再次导入。", "示例市民政局"),
 ]
 
 
-def _check(entries, skipped) -> None:  # type: ignore[no-untyped-def]
+def _check(entries: list[FaqEntry], skipped: list[str]) -> None:
     assert [e.question for e in entries] == [ROWS[1][0], ROWS[2][0]]
     assert entries[0].answer == ROWS[1][1]  # verbatim
     assert entries[0].department == "示例市民政局"
@@ -40,7 +45,9 @@ def test_xlsx_first_sheet(tmp_path: Path) -> None:
 
 def test_jsonl_with_english_keys_and_named_columns(tmp_path: Path) -> None:
     path = tmp_path / "city.jsonl"
-    lines = [json.dumps({"ask": q, "reply": a, "dept": d}, ensure_ascii=False) for q, a, d in ROWS[1:]]
+    lines = [
+        json.dumps({"ask": q, "reply": a, "dept": d}, ensure_ascii=False) for q, a, d in ROWS[1:]
+    ]
     path.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(ImportError_, match="--question-col"):
         convert(read_rows(path), "city", "city.x")

@@ -2,6 +2,7 @@
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -44,16 +45,21 @@ def broken_copy(tmp_path: Path) -> Path:
     return root
 
 
-def _edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+def _edit(path: Path, change: Any) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
-def test_errors_name_the_file_and_the_field(broken_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_name_the_file_and_the_field(
+    broken_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     guide = broken_copy / "guides" / "passport.yaml"
     _edit(guide, lambda d: d["fee"].update(amount="120"))
-    _edit(broken_copy / "guides" / "fund_loan.yaml", lambda d: d["location"].update(halls=["moon_base"]))
+    _edit(
+        broken_copy / "guides" / "fund_loan.yaml",
+        lambda d: d["location"].update(halls=["moon_base"]),
+    )
     (broken_copy / "guides" / "hukou_move_in.yaml").unlink()
 
     with pytest.raises(KnowledgeError) as caught:

@@ -25,9 +25,13 @@ def searcher() -> Searcher:
         ("驾照到期了换证要几天", "driving_license_renew#time_limit"),
     ],
 )
-def test_answers_the_service_and_aspect_asked(searcher: Searcher, question: str, doc_id: str) -> None:
+def test_answers_the_service_and_aspect_asked(
+    searcher: Searcher, question: str, doc_id: str
+) -> None:
     result = searcher.search(question)
-    assert result.best is not None and result.best.doc_id == doc_id, [h.summary() for h in result.hits]
+    assert result.best is not None and result.best.doc_id == doc_id, [
+        h.summary() for h in result.hits
+    ]
     assert result.band == "answer", (result.confidence, result.features)
 
 

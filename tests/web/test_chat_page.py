@@ -64,3 +64,18 @@ def test_web_chat_does_not_send_blank_input(page: Page) -> None:
     page.click("#chat-send")
     page.wait_for_timeout(300)
     assert page.locator(".msg.user").count() == 0
+
+
+def test_web_chat_answer_links_to_the_guide(page: Page) -> None:
+    page.fill("#chat-input", "办护照要多少钱")
+    page.click("#chat-send")
+    expect(page.locator(".msg.bot").last).to_contain_text("120元")
+    link = page.locator("a.source").last
+    expect(link).to_contain_text("普通护照申领")
+    assert link.get_attribute("href") == "/guides/passport#fee"
+    with page.context.expect_page() as opened:
+        link.click()
+    guide = opened.value
+    guide.wait_for_load_state()
+    expect(guide.locator("h1")).to_have_text("普通护照申领")
+    expect(guide.locator("#fee")).to_contain_text("120元")

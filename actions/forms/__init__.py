@@ -1,0 +1,1 @@
+"""Validation and slot extraction for guided filing (Rasa forms)."""
