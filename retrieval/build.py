@@ -140,11 +140,13 @@ def fit_calibration(
         return Calibration()
     searcher = Searcher(searcher_dir, encoder, settings, check_corpus=False)
     searcher.calibration = Calibration()
-    x, y, in_scope = [], [], []
+    x, y, in_scope, exact, service_top = [], [], [], [], []
     for q in dev:
         result = searcher.search(q.q)
         top = result.best.service_id if result.best else None
         x.append([result.features[name] for name in FEATURES])
+        exact.append(result.features["dense_top"] >= searcher.calibration.exact_match)
+        service_top.append(result.features["service_top"])
         y.append(int(q.service_id is not None and top == q.service_id))
         in_scope.append(q.service_id is not None)
     features, labels, scope = np.array(x), np.array(y), np.array(in_scope)
@@ -153,13 +155,14 @@ def fit_calibration(
     model = LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
     probs = model.predict_proba(features)[:, 1]
     oos = ~scope
+    exact_hit = np.array(exact)
     grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
 
     def oos_rate(t: float) -> float:
-        return float((probs[oos] >= t).mean()) if oos.any() else 0.0
+        return float(((probs >= t) | exact_hit)[oos].mean()) if oos.any() else 0.0
 
     def wrong_rate(t: float) -> float:
-        answered = scope & (probs >= t)
+        answered = scope & ((probs >= t) | exact_hit)
         return float((labels[answered] == 0).mean()) if answered.any() else 0.0
 
     t_answer = next(
@@ -172,7 +175,17 @@ def fit_calibration(
     )
     t_clarify = next((float(t) for t in grid if oos_rate(t) <= settings.max_oos_clarify), t_answer)
     t_clarify = min(t_clarify, t_answer)
-    answered = probs >= t_answer
+    tops = np.array(service_top)
+
+    def oos_engaged(t_domain: float) -> float:
+        engaged = (probs >= t_clarify) | exact_hit | (tops >= t_domain)
+        return float(engaged[oos].mean()) if oos.any() else 0.0
+
+    domain_grid = np.round(np.arange(0.80, 1.05, 0.005), 3)
+    t_domain = next(
+        (float(t) for t in domain_grid if oos_engaged(t) <= settings.max_oos_clarify), 1.05
+    )
+    answered = (probs >= t_answer) | exact_hit
     metrics = {
         "service_top1": float(labels[scope].mean()),
         "answer_rate": float(answered[scope].mean()),
@@ -180,13 +193,17 @@ def fit_calibration(
         if (scope & answered).any()
         else 0.0,
         "oos_false_answer": oos_rate(t_answer),
-        "oos_clarify_or_answer": oos_rate(t_clarify),
+        "oos_clarify_or_answer": oos_engaged(t_domain),
+        "none_rate_in_scope": float(
+            (~((probs >= t_clarify) | exact_hit | (tops >= t_domain)))[scope].mean()
+        ),
     }
     return Calibration(
         coef=[float(c) for c in model.coef_[0]],
         intercept=float(model.intercept_[0]),
         t_answer=t_answer,
         t_clarify=t_clarify,
+        t_domain=t_domain,
         fitted_on="knowledge/eval dev split",
         dev_size=len(dev),
         dev_metrics={k: round(v, 4) for k, v in metrics.items()},

@@ -207,7 +207,7 @@ class Searcher:
             query,
             hits,
             confidence,
-            self.calibration.band(confidence),
+            self.calibration.band(confidence, features),
             features,
             services,
             candidates,

@@ -80,7 +80,7 @@ def test_emergency_directs_to_110_119_120_at_once(
 def test_service_question_is_answered_from_the_guide_with_a_citation(
     gateway: httpx.Client,
 ) -> None:
-    body = _chat(gateway, _sender(), "身份证丢了补办要带什么材料")
+    body = _chat(gateway, _sender(), "身份证丢了补办要带什么")
     assert body["trace"]["intent"]["name"] == "ask_service"
     kb = body["trace"]["kb"]
     assert kb["band"] == "answer"
@@ -184,6 +184,8 @@ def test_rasa_restart_keeps_the_conversation(gateway: httpx.Client, stack: Stack
         timeout=30,
         trust_env=False,
     ).json()
+    # the conversation lives in the configured SQLite tracker store, not in memory
+    assert (stack.config.var_dir / "rasa_tracker.db").stat().st_size > 0
     said = [e["text"] for e in tracker["events"] if e["event"] == "user"]
     assert said == ["你好", "护照怎么办理", "谢谢"]
     uttered = [e.get("name") for e in tracker["events"] if e["event"] == "action"]
