@@ -18,6 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.forms.specs import FORM_FOR_SERVICE
 from retrieval.aspects import aspect_cues
 from retrieval.documents import Document
 from retrieval.schema import ASPECT_NAMES
@@ -70,10 +71,26 @@ def source_line(doc: Document) -> str:
 
 
 def _related(doc: Document) -> list[dict[str, str]]:
+    """Up to three buttons: start the service's online filing if it has one, then related questions."""
     if not doc.service_id:
         return []
-    wanted = [a for a in RELATED_TITLES if a != doc.aspect][:3]
-    return [kb_button(f"{doc.service_id}#{a}", RELATED_TITLES[a]) for a in wanted]
+    buttons = []
+    if doc.service_id in FORM_FOR_SERVICE:
+        intent, title = FORM_FOR_SERVICE[doc.service_id]
+        buttons.append({"title": title, "payload": f"/{intent}"})
+    wanted = [a for a in RELATED_TITLES if a != doc.aspect][: 3 - len(buttons)]
+    return buttons + [kb_button(f"{doc.service_id}#{a}", RELATED_TITLES[a]) for a in wanted]
+
+
+def answer_inline(text: str) -> str | None:
+    """A confident answer with its source line, for questions asked in the middle of a form."""
+    searcher = _safe_get()
+    if searcher is None:
+        return None
+    result = searcher.search(text)
+    if result.band != "answer" or result.best is None:
+        return None
+    return f"{result.best.document.answer}\n{source_line(result.best.document)}"
 
 
 def _trace(

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_RASA_TOKEN = "yishi-dev-token"
+DEV_INTERNAL_TOKEN = "yishi-dev-internal-token"
+DEV_ADMIN_TOKEN = "yishi-dev-admin-token"
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,13 @@ class Settings(BaseSettings):
     rasa_timeout_s: float = Field(15.0, gt=0)
     health_timeout_s: float = Field(2.0, gt=0)
 
+    # the action server's token for /internal/*, and staff's for /api/admin/* (until accounts)
+    internal_token: SecretStr = SecretStr(DEV_INTERNAL_TOKEN)
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+
+    # citizens per appointment time slot of a hall
+    appointment_slot_capacity: int = Field(3, ge=1)
+
     database_url: str = f"sqlite:///{ROOT / 'var' / 'yishi.db'}"
 
     max_text_chars: int = Field(500, ge=1)
@@ -38,8 +47,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:
-        if self.env == "production" and self.rasa_token.get_secret_value() == DEV_RASA_TOKEN:
-            raise ValueError("YISHI_RASA_TOKEN must be set to a secret value in production")
+        if self.env == "production":
+            for name, secret, default in (
+                ("YISHI_RASA_TOKEN", self.rasa_token, DEV_RASA_TOKEN),
+                ("YISHI_INTERNAL_TOKEN", self.internal_token, DEV_INTERNAL_TOKEN),
+                ("YISHI_ADMIN_TOKEN", self.admin_token, DEV_ADMIN_TOKEN),
+            ):
+                if secret.get_secret_value() == default:
+                    raise ValueError(f"{name} must be set to a secret value in production")
         return self
 
 

@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import sessionmaker
 
 from channels import api
+from channels.applications import routes as application_routes
+from channels.applications.store import ApplicationStore
 from channels.config import Settings, get_settings
 from channels.core.chat import ChatService
 from channels.core.health import HealthChecker
@@ -37,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rasa = RasaClient(http, settings.rasa_url, settings.rasa_token.get_secret_value())
         app.state.rasa = rasa
         app.state.chat = ChatService(rasa, TranscriptStore(engine), settings.max_text_chars)
+        app.state.applications = ApplicationStore(
+            sessionmaker(engine, expire_on_commit=False), settings.appointment_slot_capacity
+        )
         app.state.health = HealthChecker(rasa, http, settings.action_url, settings.health_timeout_s)
         # loaded on first use: the gateway starts without the embedding model in memory
         app.state.kb = SearcherHandle()
@@ -58,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(api.router)
     app.include_router(kb_routes.router)
+    app.include_router(application_routes.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=web_routes.STATIC_DIR), name="static")
     return app

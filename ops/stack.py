@@ -47,6 +47,9 @@ class StackConfig:
     rasa_token: str = field(
         default_factory=lambda: os.environ.get("YISHI_RASA_TOKEN", "yishi-dev-token")
     )
+    internal_token: str = field(
+        default_factory=lambda: os.environ.get("YISHI_INTERNAL_TOKEN", "yishi-dev-internal-token")
+    )
     var_dir: Path = VAR_DIR
     log_dir: Path = LOG_DIR
     model: Path = MODEL_FILE
@@ -115,7 +118,13 @@ class Stack:
                 "-p",
                 str(c.action_port),
             ]
-            return cmd, {**base, "SANIC_HOST": c.host}
+            env = {
+                **base,
+                "SANIC_HOST": c.host,
+                "YISHI_GATEWAY_URL": c.gateway_url,
+                "YISHI_INTERNAL_TOKEN": c.internal_token,
+            }
+            return cmd, env
         if name == "rasa":
             cmd = [
                 str(RASA_BIN), "run",
@@ -145,6 +154,7 @@ class Stack:
                 "YISHI_RASA_TOKEN": c.rasa_token,
                 "YISHI_ACTION_URL": c.action_url,
                 "YISHI_DATABASE_URL": f"sqlite:///{c.var_dir / 'yishi.db'}",
+                "YISHI_INTERNAL_TOKEN": c.internal_token,
             }
             return cmd, env
         raise ValueError(f"unknown service {name!r}")

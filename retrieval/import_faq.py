@@ -171,8 +171,9 @@ def convert(
     return entries, skipped
 
 
-def write_entries(entries: list[FaqEntry], name: str) -> Path:
-    out = get_retrieval_settings().knowledge_dir / "faq" / f"imported-{name}.yaml"
+def write_entries(entries: list[FaqEntry], name: str, knowledge_dir: Path | None = None) -> Path:
+    knowledge_dir = knowledge_dir or get_retrieval_settings().knowledge_dir
+    out = knowledge_dir / "faq" / f"imported-{name}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     data = FaqFile(entries=entries).model_dump(mode="json", exclude_defaults=False)
     tmp = out.with_suffix(".yaml.tmp")

@@ -1,0 +1,79 @@
+"""The action server's calls to the gateway's internal application API (HTTP, with timeouts)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """The gateway could not be reached or refused the call; `code` is its error code."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def _base() -> tuple[str, dict[str, str]]:
+    url = os.environ.get("YISHI_GATEWAY_URL", "http://127.0.0.1:8000").rstrip("/")
+    token = os.environ.get("YISHI_INTERNAL_TOKEN", "yishi-dev-internal-token")
+    return url, {"X-Yishi-Token": token}
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    url, headers = _base()
+    try:
+        with httpx.Client(timeout=httpx.Timeout(8.0, connect=2.0), trust_env=False) as client:
+            response = client.request(method, f"{url}{path}", headers=headers, **kwargs)
+    except httpx.HTTPError as exc:
+        logger.warning("gateway %s %s failed: %s", method, path, type(exc).__name__)
+        raise GatewayError("unreachable", str(exc)) from exc
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        raise GatewayError(
+            body.get("error", f"http_{response.status_code}"), body.get("detail", "")
+        )
+    return response.json()
+
+
+def submit(
+    form_id: str, sender: str, idempotency_key: str, mobile: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    body = {
+        "form_id": form_id,
+        "sender": sender,
+        "idempotency_key": idempotency_key,
+        "mobile": mobile,
+        "fields": fields,
+    }
+    result: dict[str, Any] = _call("POST", "/internal/applications", json=body)
+    return result
+
+
+def lookup(receipt: str, mobile_last4: str) -> dict[str, Any]:
+    result: dict[str, Any] = _call(
+        "POST",
+        "/internal/applications/lookup",
+        json={"receipt": receipt, "mobile_last4": mobile_last4},
+    )
+    return result
+
+
+def free_places(hall: str, day: str) -> dict[str, int]:
+    try:
+        result: dict[str, int] = _call(
+            "GET", "/internal/appointments", params={"hall": hall, "day": day}
+        )
+        return result
+    except GatewayError:
+        logger.warning("appointment availability unknown for %s %s", hall, day)
+        return {}

@@ -1,0 +1,1 @@
+"""Guided-filing applications: the store, the action server's internal API and the admin API."""

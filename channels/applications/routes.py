@@ -1,0 +1,184 @@
+"""HTTP APIs over the application store.
+
+- `/internal/applications…` — for the action server only (header `X-Yishi-Token`): submit a
+  filled form (idempotent) and look an application up by receipt + last 4 mobile digits.
+- `/api/progress` — the same lookup for citizens' pages; a wrong pair and an unknown receipt get
+  the same neutral answer, so receipts cannot be enumerated.
+- `/api/admin/applications…` — for staff (header `X-Yishi-Admin-Token` until the agent console's
+  accounts land): list applications and move them through their lifecycle.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from channels.applications.store import (
+    ACCEPTED,
+    COMPLETED,
+    FORM_IDS,
+    RETURNED,
+    ApplicationStore,
+    NotFoundError,
+    SlotFullError,
+    TransitionError,
+)
+from channels.config import Settings
+from channels.errors import YishiError
+from yishi.privacy import mask_pii
+
+router = APIRouter()
+RECEIPT = r"^YS-\d{8}-\d{6}$"
+NOT_FOUND_DETAIL = "没有查到对应的办件，请核对受理编号和手机号后四位。"
+
+
+def get_store(request: Request) -> ApplicationStore:
+    store: ApplicationStore = request.app.state.applications
+    return store
+
+
+StoreDep = Annotated[ApplicationStore, Depends(get_store)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def require_internal(
+    request: Request, x_yishi_token: Annotated[str | None, Header()] = None
+) -> None:
+    expected = _settings(request).internal_token.get_secret_value()
+    if not x_yishi_token or not hmac.compare_digest(x_yishi_token, expected):
+        raise YishiError("unauthorized", "缺少或错误的内部访问令牌。", 401)
+
+
+def require_admin(
+    request: Request, x_yishi_admin_token: Annotated[str | None, Header()] = None
+) -> None:
+    expected = _settings(request).admin_token.get_secret_value()
+    if not x_yishi_admin_token or not hmac.compare_digest(x_yishi_admin_token, expected):
+        raise YishiError("unauthorized", "需要管理员令牌。", 401)
+
+
+class SubmitRequest(BaseModel):
+    form_id: str = Field(pattern="|".join(f"^{f}$" for f in FORM_IDS))
+    sender: str = Field(min_length=3, max_length=160)
+    idempotency_key: str = Field(min_length=8, max_length=200)
+    mobile: str = Field(pattern=r"^1\d{10}$")
+    fields: dict[str, Any]
+
+
+class SubmitResponse(BaseModel):
+    receipt: str
+    status: str
+    created: bool
+
+
+class LookupRequest(BaseModel):
+    receipt: str = Field(max_length=32)
+    mobile_last4: str = Field(pattern=r"^\d{4}$")
+
+
+class StatusChange(BaseModel):
+    status: str = Field(pattern=f"^({ACCEPTED}|{COMPLETED}|{RETURNED})$")
+    note: str = Field("", max_length=500)
+    actor: str = Field("admin", max_length=64)
+
+
+def _normal_receipt(text: str) -> str:
+    compact = re.sub(r"[\s-]", "", text.upper())
+    return f"{compact[:2]}-{compact[2:10]}-{compact[10:]}" if len(compact) == 16 else text.upper()
+
+
+@router.post(
+    "/internal/applications",
+    response_model=SubmitResponse,
+    dependencies=[Depends(require_internal)],
+    include_in_schema=False,
+)
+async def submit(body: SubmitRequest, store: StoreDep) -> SubmitResponse:
+    try:
+        result = await run_in_threadpool(
+            lambda: store.submit(
+                form_id=body.form_id,
+                sender=body.sender,
+                idempotency_key=body.idempotency_key,
+                fields=body.fields,
+                mobile=body.mobile,
+            )
+        )
+    except SlotFullError as exc:
+        raise YishiError("slot_full", "该时段已约满，请换一个时段。", 409) from exc
+    return SubmitResponse(receipt=result.receipt, status=result.status, created=result.created)
+
+
+@router.get(
+    "/internal/appointments", dependencies=[Depends(require_internal)], include_in_schema=False
+)
+async def appointments(hall: str, day: str, store: StoreDep) -> dict[str, int]:
+    """Places left per time slot of a hall on a day (YYYY-MM-DD)."""
+    return await run_in_threadpool(store.availability, hall, day)
+
+
+async def _lookup(body: LookupRequest, store: ApplicationStore) -> dict[str, Any]:
+    receipt = _normal_receipt(body.receipt)
+    found = None
+    if re.fullmatch(RECEIPT, receipt):
+        found = await run_in_threadpool(store.lookup, receipt, body.mobile_last4)
+    return {"found": True, **found} if found else {"found": False, "detail": NOT_FOUND_DETAIL}
+
+
+@router.post(
+    "/internal/applications/lookup",
+    dependencies=[Depends(require_internal)],
+    include_in_schema=False,
+)
+async def internal_lookup(body: LookupRequest, store: StoreDep) -> dict[str, Any]:
+    return await _lookup(body, store)
+
+
+@router.post("/api/progress", tags=["applications"])
+async def progress(body: LookupRequest, store: StoreDep) -> dict[str, Any]:
+    """办件进度：受理编号 + 手机号后四位 → 状态与历史（查不到时回答相同，防止枚举）。"""
+    return await _lookup(body, store)
+
+
+@router.get("/api/admin/applications", dependencies=[Depends(require_admin)], tags=["admin"])
+async def list_applications(
+    store: StoreDep, status: str | None = None, form_id: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    rows = await run_in_threadpool(store.list, status, form_id, min(max(limit, 1), 500))
+    return [
+        {
+            "receipt": a.receipt,
+            "form_id": a.form_id,
+            "status": a.status,
+            "sender": a.sender,
+            "created_at": a.created_at.isoformat(timespec="seconds"),
+            # staff lists show personal data masked; the record itself keeps the raw values
+            "fields": {k: mask_pii(str(v)) for k, v in a.fields.items()},
+        }
+        for a in rows
+    ]
+
+
+@router.post(
+    "/api/admin/applications/{receipt}/status",
+    dependencies=[Depends(require_admin)],
+    tags=["admin"],
+)
+async def change_status(receipt: str, body: StatusChange, store: StoreDep) -> dict[str, Any]:
+    try:
+        return await run_in_threadpool(
+            store.set_status, _normal_receipt(receipt), body.status, body.note, body.actor
+        )
+    except NotFoundError as exc:
+        raise YishiError("application_not_found", "没有这个受理编号。", 404) from exc
+    except TransitionError as exc:
+        raise YishiError("invalid_transition", f"状态不能这样变更：{exc}", 409) from exc
