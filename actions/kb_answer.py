@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import threading
 from typing import Any
@@ -217,4 +218,7 @@ def searcher_services(searcher: Any) -> set[str]:
     return {doc.service_id for doc in searcher.docs if doc.service_id}
 
 
-_preload.start()
+# rasa-sdk serves from a Sanic worker process; the parent only supervises it. Loading the
+# model in the parent too would double the memory, so only the worker preloads it.
+if os.environ.get("SANIC_WORKER_NAME"):
+    _preload.start()

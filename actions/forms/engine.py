@@ -40,6 +40,8 @@ from actions.forms.validators import Check, mask_mobile
 logger = logging.getLogger(__name__)
 
 FAILURES_BEFORE_HUMAN = 3
+# answers that are sentences of their own: a word like 取消 inside them is not a command
+FREE_TEXT_SLOTS = frozenset({"description", "address"})
 _CANCEL = re.compile(
     r"不办了|不填了|不想办|不弄了|先不办|取消|算了|退出|不申请了|不预约了|不备案了|不登记了"
 )
@@ -206,7 +208,9 @@ class FormEngine:
             return self._events()
         if _HUMAN.search(text):
             return self._finish("handoff")
-        if _CANCEL.search(text) and not (requested and self._check(requested, text).ok):
+        # control phrases win over values, except inside a long free-text answer
+        control = requested not in FREE_TEXT_SLOTS or len(text) <= 12
+        if control and _CANCEL.search(text):
             self.state["pending"] = "cancel"
             self.dispatcher.utter_message(
                 text=f"确定不办{self.spec.title}了吗？已填写的信息不会保存。",
@@ -216,12 +220,17 @@ class FormEngine:
                 ],
             )
             return self._events()
-        if requested and _WHY.search(text) and not self._check(requested, text).ok:
+        if requested and control and _WHY.search(text):
             self.dispatcher.utter_message(text=self._purpose(requested))
             return self._events()
         if requested == "confirm":
             return self._confirm_turn(text)
-        if requested and _EDIT.search(text) and (target := edit_target(text, self.spec)):
+        if (
+            requested
+            and control
+            and _EDIT.search(text)
+            and (target := edit_target(text, self.spec))
+        ):
             if not self._check(requested, text).ok or target != requested:
                 return self._edit(target, text)
         return await self._value_turn(text, requested)
@@ -349,8 +358,8 @@ class ValidateFormAction(Action, ABC):
         requested = tracker.get_slot("requested_slot")
         text = tracker.latest_message.get("text") or ""
         engine = FormEngine(self.spec, tracker, dispatcher)
-        if tracker.latest_action_name != "action_listen" or not text:
-            return engine._events()  # activation or a re-run without a new message
+        if not requested or requested not in tracker.slots_to_validate() or not text:
+            return engine._events()  # activation, or a run without a new answer
         return await engine.handle(text, requested)
 
 
@@ -522,3 +531,6 @@ ASK_ACTIONS = [
     type(f"AskSlot_{slot}", (AskSlotAction,), {"slot_name": slot, "__module__": __name__})
     for slot in ALL_SLOTS
 ]
+# Sanic's worker processes get the actions pickled by reference: each class must be an
+# attribute of this module under its own name.
+globals().update({cls.__name__: cls for cls in (*VALIDATE_ACTIONS, *ASK_ACTIONS)})

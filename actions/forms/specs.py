@@ -403,7 +403,7 @@ _register(
             SlotSpec(
                 "filing_type",
                 "备案类型",
-                "请选择备案类型：1. 异地长期居住 2. 临时外出就医 3. 转诊转院",
+                "请选择备案类型（回复序号或名称）：",
                 "不同类型的材料、有效期和报销比例不同。",
                 lambda text, ctx: v.check_choice(text, FILING_TYPES),
                 str,
@@ -435,7 +435,7 @@ _register(
             SlotSpec(
                 "category",
                 "诉求类别",
-                "请选择诉求类别：1. 投诉 2. 举报 3. 求助 4. 建议 5. 咨询",
+                "请选择诉求类别（回复序号或名称）：",
                 "不同类别的办理时限和承办部门不同。",
                 lambda text, ctx: v.check_choice(text, CATEGORIES),
                 str,
@@ -444,7 +444,7 @@ _register(
             SlotSpec(
                 "district",
                 "所在区",
-                "事情发生在哪个区？（中心区、东湖区、西山区、南港区、北城区、高新区）",
+                "事情发生在哪个区？（回复序号或区名）",
                 "12345按属地把诉求派给所在区的部门办理。",
                 lambda text, ctx: v.check_choice(
                     text, {d: [d, d.removesuffix("区")] for d in DISTRICTS}

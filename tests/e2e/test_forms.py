@@ -139,7 +139,7 @@ def test_medical_filing_and_a_question_in_the_middle(gateway: httpx.Client) -> N
     c.say("王五")
     c.say(ID_NUMBER)
     c.say("护照要多少钱")  # a knowledge question mid-form: answered, then the form goes on
-    assert "120元" in c.text and "参保" in c.text
+    assert "120元" in c.text and "参加医保" in c.text
     assert c.form == "medical_remote_filing_application"
     for text in ("示例市", "广东省广州市", "临时外出就医", "今天", "13912345678"):
         c.say(text)
