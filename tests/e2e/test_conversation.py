@@ -111,10 +111,13 @@ def test_related_question_button_answers_that_document(gateway: httpx.Client) ->
     sender = _sender()
     first = _chat(gateway, sender, "补办身份证要多少钱")
     assert first["trace"]["kb"]["doc_id"] == "id_card_lost#fee"
-    button = next(b for b in first["replies"][0]["buttons"] if "去哪里办" in b["title"])
-    second = _chat(gateway, sender, button["payload"])
-    assert second["trace"]["kb"]["doc_id"] == "id_card_lost#location"
-    assert "示例市政务服务中心" in _texts(second)
+    buttons = first["replies"][0]["buttons"]
+    assert buttons[0]["payload"] == "/apply_id_card_appointment"  # the service can be filed online
+    related = next(b for b in buttons if b["payload"].startswith("/ask_service"))
+    doc_id = related["payload"].split('"kb_doc":"')[1].rstrip('"}')
+    second = _chat(gateway, sender, related["payload"])
+    assert second["trace"]["kb"]["doc_id"] == doc_id != "id_card_lost#fee"
+    assert "居民身份证遗失补领" in _texts(second)
 
 
 def test_unanswerable_question_is_declined_honestly(gateway: httpx.Client) -> None:
