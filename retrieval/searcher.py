@@ -76,6 +76,15 @@ class SearchResult:
         return self.hits[0] if self.hits else None
 
 
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first (a partial sort: the KB may be large)."""
+    k = min(k, scores.size)
+    if k == scores.size:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
 def service_key(doc: Document) -> str:
     """What answers are grouped by: the guide's service, or an FAQ entry of its own."""
     return doc.service_id or f"faq:{doc.doc_id}"
@@ -109,6 +118,10 @@ class Searcher:
         index_of = {key: i for i, key in enumerate(self._service_keys)}
         self._doc_service = np.array([index_of[key] for key in keys], dtype=np.int64)
         self._doc_aspect = [doc.aspect for doc in self.docs]
+        self._aspect_masks = {
+            aspect: np.array([a == aspect for a in self._doc_aspect], dtype=np.float64)
+            for aspect in {a for a in self._doc_aspect if a}
+        }
         self._service_docs = [
             np.flatnonzero(self._doc_service == i) for i in range(len(self._service_keys))
         ]
@@ -169,16 +182,15 @@ class Searcher:
         doc_lex = self.lexical.scores(query)
         cues = aspect_cues(query)
         within = doc_dense.copy()
-        ranked_services = np.argsort(-service_score, kind="stable")
+        ranked_services = _top(service_score, max(3, top_k))
         for service in ranked_services[: max(3, top_k)]:
             members = self._service_docs[service]
             lex = doc_lex[members]
             if lex.max() > 0:
                 within[members] += s.doc_lexical_weight * lex / lex.max()
-        if cues:
-            within += s.aspect_boost * np.array(
-                [a in cues for a in self._doc_aspect], dtype=np.float64
-            )
+        for cue in cues:
+            if cue in self._aspect_masks:
+                within += s.aspect_boost * self._aspect_masks[cue]
         total = service_score[self._doc_service] + within
 
         top = ranked_services[0]
@@ -197,7 +209,8 @@ class Searcher:
         if not row_scores.size:
             return SearchResult(query, [], 0.0, "none", features)
         confidence = self.calibration.confidence(features)
-        order = [int(i) for i in np.argsort(-total, kind="stable")]
+        # only the best documents matter: hits, and clarify choices from distinct services
+        order = [int(i) for i in _top(total, max(top_k, 3) * 8)]
         hits = [self._hit(i, doc_dense, doc_lex, total) for i in order[:top_k]]
         candidates = self._candidates(order, doc_dense, doc_lex, total)
         services = [

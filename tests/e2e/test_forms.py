@@ -49,6 +49,14 @@ class Citizen:
                 return payload
         raise AssertionError(f"no buttons in {self.last}")
 
+    def found_by_lookup(self, receipt: str, mobile: str) -> dict[str, Any]:
+        """The filed application, found again through the progress lookup API."""
+        body: dict[str, Any] = self.gateway.post(
+            "/api/progress", json={"receipt": receipt, "mobile_last4": mobile[-4:]}
+        ).json()
+        assert body["found"] is True and body["receipt"] == receipt and body["status"] == "已提交"
+        return body
+
     def receipt(self) -> str:
         import re
 
@@ -129,7 +137,9 @@ def test_fund_rent_application_states_the_amount_by_the_rule(gateway: httpx.Clie
     c.say("13912345678")
     assert "请核对" in c.text and "1500.00元/月" in c.text
     c.say("确认提交")
-    assert c.receipt().startswith("YS-")
+    assert (
+        c.found_by_lookup(c.receipt(), "13912345678")["form_id"] == "fund_withdraw_rent_application"
+    )
 
 
 def test_medical_filing_and_a_question_in_the_middle(gateway: httpx.Client) -> None:
@@ -145,7 +155,10 @@ def test_medical_filing_and_a_question_in_the_middle(gateway: httpx.Client) -> N
         c.say(text)
     assert "请核对" in c.text and "临时外出就医" in c.text
     c.say("确认提交")
-    assert c.receipt()
+    assert (
+        c.found_by_lookup(c.receipt(), "13912345678")["form_id"]
+        == "medical_remote_filing_application"
+    )
 
 
 def test_complaint_ticket_and_cancel_after_confirmation(gateway: httpx.Client) -> None:
@@ -166,7 +179,7 @@ def test_complaint_ticket_and_cancel_after_confirmation(gateway: httpx.Client) -
         c.say(text)
     assert "请核对" in c.text
     c.say("确认提交")
-    assert c.receipt()
+    assert c.found_by_lookup(c.receipt(), "13912345678")["form_id"] == "complaint_12345_ticket"
 
     d = Citizen(gateway)
     d.say("我要举报")
