@@ -19,17 +19,10 @@ from actions.forms import validators as v
 from actions.forms.extract import DISTRICTS
 from retrieval.knowledge import KNOWLEDGE_DIR, read_yaml
 from retrieval.schema import HallsFile
+from yishi.appointments import TIME_SLOTS
 
 # 示例市's rule for rent withdrawals without a registered contract (knowledge/guides/fund_withdraw_rent.yaml)
 RENT_CAP_UNREGISTERED = Decimal("1500")
-TIME_SLOTS = (
-    "09:00-10:00",
-    "10:00-11:00",
-    "11:00-12:00",
-    "13:30-14:30",
-    "14:30-15:30",
-    "15:30-16:30",
-)
 _SLOT_WORDS = {
     "09:00-10:00": ["九点", "9点", "9:00", "早上", "上午九点", "上午第一个"],
     "10:00-11:00": ["十点", "10点", "10:00"],

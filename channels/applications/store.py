@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, sessionmaker
 
 from channels.core.store import Base, _now
+from yishi.appointments import TIME_SLOTS
 
 SUBMITTED, ACCEPTED, COMPLETED, RETURNED = "已提交", "已受理", "已办结", "已退回"
 TRANSITIONS: dict[str, set[str]] = {
@@ -33,15 +34,7 @@ FORM_IDS = (
 )
 
 
-# Appointment time slots of a hall day and how many citizens each takes (a setting).
-TIME_SLOTS = (
-    "09:00-10:00",
-    "10:00-11:00",
-    "11:00-12:00",
-    "13:30-14:30",
-    "14:30-15:30",
-    "15:30-16:30",
-)
+# How many citizens each appointment time slot takes is a setting (appointment_slot_capacity).
 
 
 class SlotFullError(ValueError):
