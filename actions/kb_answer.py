@@ -144,6 +144,21 @@ class ActionAnswerFromKb(Action):
         best = result.best
         if result.band == "answer" and best is not None:
             return self._answer(dispatcher, best.document, result.confidence)
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "out_of_scope":  # not clearly ours: decline politely, offer no guesses
+            dispatcher.utter_message(
+                response="utter_out_of_scope",
+                json_message={
+                    "yishi": {
+                        "trace": {
+                            "kb": _trace(
+                                result, best.document if best else None, "none", result.confidence
+                            )
+                        }
+                    }
+                },
+            )
+            return []
         if result.band == "clarify" and result.candidates:
             buttons = [
                 kb_button(hit.doc_id, self._choice_title(hit.document)) for hit in result.candidates
