@@ -94,9 +94,8 @@ def answer_inline(text: str) -> str | None:
     return f"{result.best.document.answer}\n{source_line(result.best.document)}"
 
 
-def _trace(
-    result: SearchResult | None, doc: Document | None, band: str, score: float
-) -> dict[str, Any]:
+def _kb_trace(doc: Document | None, band: str, score: float) -> dict[str, Any]:
+    """`trace.kb` of the chat API for this turn (see shared/spec/README.md)."""
     return {
         "service_id": doc.service_id if doc else None,
         "aspect": doc.aspect if doc else None,
@@ -104,6 +103,11 @@ def _trace(
         "score": round(score, 4),
         "band": band,
     }
+
+
+def _kb_payload(doc: Document | None, band: str, score: float) -> dict[str, Any]:
+    """The custom payload that carries `trace.kb` to the gateway."""
+    return {"yishi": {"trace": {"kb": _kb_trace(doc, band, score)}}}
 
 
 class ActionAnswerFromKb(Action):
@@ -118,7 +122,7 @@ class ActionAnswerFromKb(Action):
             dispatcher.utter_message(
                 text=UNAVAILABLE_TEXT,
                 buttons=[{"title": "转人工客服", "payload": "转人工"}],
-                json_message={"yishi": {"trace": {"kb": _trace(None, None, "none", 0.0)}}},
+                json_message=_kb_payload(None, "none", 0.0),
             )
             return []
 
@@ -144,19 +148,12 @@ class ActionAnswerFromKb(Action):
         best = result.best
         if result.band == "answer" and best is not None:
             return self._answer(dispatcher, best.document, result.confidence)
+        best_doc = best.document if best else None
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == "out_of_scope":  # not clearly ours: decline politely, offer no guesses
             dispatcher.utter_message(
                 response="utter_out_of_scope",
-                json_message={
-                    "yishi": {
-                        "trace": {
-                            "kb": _trace(
-                                result, best.document if best else None, "none", result.confidence
-                            )
-                        }
-                    }
-                },
+                json_message=_kb_payload(best_doc, "none", result.confidence),
             )
             return []
         if result.band == "clarify" and result.candidates:
@@ -166,32 +163,13 @@ class ActionAnswerFromKb(Action):
             dispatcher.utter_message(
                 text=CLARIFY_TEXT,
                 buttons=buttons,
-                json_message={
-                    "yishi": {
-                        "trace": {
-                            "kb": _trace(
-                                result,
-                                best.document if best else None,
-                                "clarify",
-                                result.confidence,
-                            )
-                        }
-                    }
-                },
+                json_message=_kb_payload(best_doc, "clarify", result.confidence),
             )
             return []
         dispatcher.utter_message(
             text=NONE_TEXT,
             buttons=[{"title": "转人工客服", "payload": "转人工"}],
-            json_message={
-                "yishi": {
-                    "trace": {
-                        "kb": _trace(
-                            result, best.document if best else None, "none", result.confidence
-                        )
-                    }
-                }
-            },
+            json_message=_kb_payload(best_doc, "none", result.confidence),
         )
         return []
 
@@ -223,7 +201,7 @@ class ActionAnswerFromKb(Action):
             text=f"{doc.answer}\n\n{source_line(doc)}",
             buttons=_related(doc),
             json_message={
-                "yishi": {"trace": {"kb": _trace(None, doc, "answer", score)}, "source": source}
+                "yishi": {"trace": {"kb": _kb_trace(doc, "answer", score)}, "source": source}
             },
         )
         return [SlotSet("kb_service", doc.service_id)] if doc.service_id else []
