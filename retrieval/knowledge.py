@@ -64,6 +64,30 @@ def load_services(root: Path = KNOWLEDGE_DIR) -> dict[str, Service]:
         }
 
 
+def _parse_entries(
+    directory: Path,
+    model: type[BaseModel],
+    field: str,
+    services: dict[str, Service],
+    problems: list[str],
+) -> list[Any]:
+    """Every entry of the YAML files in `directory`; bad files and unknown service ids go to problems."""
+    entries: list[Any] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            items = getattr(parse_file(path, model), field)
+        except KnowledgeError as exc:
+            problems.append(str(exc))
+            continue
+        for index, item in enumerate(items):
+            if item.service_id is not None and item.service_id not in services:
+                problems.append(
+                    f"{path}: field {field}.{index}.service_id: unknown service {item.service_id!r}"
+                )
+        entries.extend(items)
+    return entries
+
+
 def load_knowledge(root: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
     """Load and cross-check everything; raise KnowledgeError listing every problem found."""
     problems: list[str] = []
@@ -115,36 +139,14 @@ def load_knowledge(root: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
                 elif guide.service_id not in halls[hall_id].services:
                     problems.append(f"{where}: hall {hall_id!r} does not list this service")
 
-    faq: list[FaqEntry] = []
-    for path in sorted((root / "faq").glob("*.yaml")):
-        try:
-            entries = parse_file(path, FaqFile).entries
-        except KnowledgeError as exc:
-            problems.append(str(exc))
-            continue
-        for index, entry in enumerate(entries):
-            if entry.service_id is not None and entry.service_id not in services:
-                problems.append(
-                    f"{path}: field entries.{index}.service_id: unknown service {entry.service_id!r}"
-                )
-        faq.extend(entries)
+    faq: list[FaqEntry] = _parse_entries(root / "faq", FaqFile, "entries", services, problems)
     seen: set[str] = set()
     for entry in faq:
         if entry.id in seen:
             problems.append(f"{root / 'faq'}: duplicate FAQ id {entry.id!r}")
         seen.add(entry.id)
 
-    for path in sorted((root / "eval").glob("*.yaml")):
-        try:
-            questions = parse_file(path, EvalFile).questions
-        except KnowledgeError as exc:
-            problems.append(str(exc))
-            continue
-        for index, question in enumerate(questions):
-            if question.service_id is not None and question.service_id not in services:
-                problems.append(
-                    f"{path}: field questions.{index}.service_id: unknown service {question.service_id!r}"
-                )
+    _parse_entries(root / "eval", EvalFile, "questions", services, problems)
 
     if problems:
         raise KnowledgeError("\n".join(problems))

@@ -31,6 +31,7 @@ from actions.forms.specs import (
     FORM_BY_INTENT,
     FORM_BY_RASA_NAME,
     FORMS,
+    RENT_CAP_UNREGISTERED,
     Context,
     FormSpec,
     SlotSpec,
@@ -129,8 +130,6 @@ def summary(spec: FormSpec, values: dict[str, Any]) -> str:
 
 def rent_withdrawal(values: dict[str, Any]) -> str:
     """The monthly amount by the guide's rule (knowledge/guides/fund_withdraw_rent.yaml)."""
-    from actions.forms.specs import RENT_CAP_UNREGISTERED
-
     rent = Decimal(str(values["monthly_rent"]))
     if values.get("rent_registered"):
         return f"按合同月租金{rent}元/月提取（不超过本人当月住房公积金月缴存额）"
@@ -252,8 +251,9 @@ class FormEngine:
         candidate = extract_slots(text).get(
             next((k for k, v in self.spec.extract_map.items() if v == target), "")
         )
-        if candidate and self._check(target, candidate).ok:
-            self._set(target, self._check(target, candidate).value)
+        check = self._check(target, candidate) if candidate else None
+        if check is not None and check.ok:
+            self._set(target, check.value)
             self.dispatcher.utter_message(text=f"好的，{self.spec.slot(target).label}已改好。")
         else:
             self.dispatcher.utter_message(

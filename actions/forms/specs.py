@@ -245,6 +245,18 @@ def _yes_text(value: Any) -> str:
     return "是" if value else "否"
 
 
+def _choice_slot(
+    name: str, label: str, prompt: str, purpose: str, choices: dict[str, list[str]]
+) -> SlotSpec:
+    """A slot answered by one of a few options (by name, synonym or number), offered as buttons."""
+    return SlotSpec(
+        name, label, prompt, purpose,
+        lambda text, ctx: v.check_choice(text, choices),
+        str,
+        lambda ctx: [(option, option) for option in choices],
+    )  # fmt: skip
+
+
 # -- slots -----------------------------------------------------------------------------------------
 NAME = SlotSpec(
     "name",
@@ -393,14 +405,12 @@ _register(
                 "备案后可在就医地的定点医院直接结算。",
                 _place_check,
             ),
-            SlotSpec(
+            _choice_slot(
                 "filing_type",
                 "备案类型",
                 "请选择备案类型（回复序号或名称）：",
                 "不同类型的材料、有效期和报销比例不同。",
-                lambda text, ctx: v.check_choice(text, FILING_TYPES),
-                str,
-                lambda ctx: [(name, name) for name in FILING_TYPES],
+                FILING_TYPES,
             ),
             SlotSpec(
                 "start_date",
@@ -425,25 +435,19 @@ _register(
         title="12345诉求登记",
         intent="apply_complaint",
         slots=(
-            SlotSpec(
+            _choice_slot(
                 "category",
                 "诉求类别",
                 "请选择诉求类别（回复序号或名称）：",
                 "不同类别的办理时限和承办部门不同。",
-                lambda text, ctx: v.check_choice(text, CATEGORIES),
-                str,
-                lambda ctx: [(name, name) for name in CATEGORIES],
+                CATEGORIES,
             ),
-            SlotSpec(
+            _choice_slot(
                 "district",
                 "所在区",
                 "事情发生在哪个区？（回复序号或区名）",
                 "12345按属地把诉求派给所在区的部门办理。",
-                lambda text, ctx: v.check_choice(
-                    text, {d: [d, d.removesuffix("区")] for d in DISTRICTS}
-                ),
-                str,
-                lambda ctx: [(d, d) for d in DISTRICTS],
+                {d: [d, d.removesuffix("区")] for d in DISTRICTS},
             ),
             SlotSpec(
                 "address",

@@ -41,12 +41,6 @@ class RasaClient:
         data = await self._request("GET", path, params={"include_events": "NONE"}, auth=True)
         return data if isinstance(data, dict) else {}
 
-    async def events(self, sender: str) -> list[dict[str, Any]]:
-        """Every event of the conversation, for history and transcripts."""
-        path = f"/conversations/{quote(sender, safe=':@=')}/tracker"
-        data = await self._request("GET", path, params={"include_events": "ALL"}, auth=True)
-        return list(data.get("events") or []) if isinstance(data, dict) else []
-
     async def status(self) -> dict[str, Any]:
         data = await self._request("GET", "/status", auth=True)
         return data if isinstance(data, dict) else {}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -90,13 +90,3 @@ class TranscriptStore:
                         trace=trace,
                     )
                 )
-
-    def history(self, sender: str, limit: int = 50) -> list[ChatMessage]:
-        with self._session() as db:
-            rows = db.scalars(
-                select(ChatMessage)
-                .where(ChatMessage.sender == sender)
-                .order_by(ChatMessage.id.desc())
-                .limit(limit)
-            ).all()
-        return list(reversed(rows))
