@@ -95,7 +95,8 @@ run: setup train index ## Start Rasa, the action server and the gateway; Ctrl-C 
 	$(PY) -m ops.stack run
 
 demo: setup train index ## Set up, train, index and start the whole system with demo data
-	$(PY) -m ops.stack run
+	$(PY) -m channels.admin seed-demo
+	YISHI_HANDOFF_HOURS=$${YISHI_HANDOFF_HOURS:-00:00-24:00} $(PY) -m ops.stack run
 
 test: setup train index ## Run every test (unit, end-to-end, browser, Rasa data and stories)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -11,16 +11,25 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 
 from channels import api
+from channels.agent_console import routes as agent_routes
+from channels.agent_console.accounts import AccountStore
 from channels.applications import routes as application_routes
 from channels.applications.store import ApplicationStore
 from channels.config import Settings, get_settings
 from channels.core.chat import ChatService
+from channels.core.conversations import ConversationStore
+from channels.core.handoff import HandoffService, SenderLocks, ServiceHours
 from channels.core.health import HealthChecker
+from channels.core.hub import AgentHub
 from channels.core.rasa_client import RasaClient
 from channels.core.store import TranscriptStore, make_engine
 from channels.errors import install_error_handlers
+from channels.feedback import routes as feedback_routes
+from channels.feedback.store import FeedbackStore
 from channels.kb import routes as kb_routes
 from channels.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from channels.tickets import routes as ticket_routes
+from channels.tickets.store import TicketStore
 from channels.web import routes as web_routes
 from retrieval.searcher import SearcherHandle
 from yishi.logging import setup_logging
@@ -37,12 +46,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=timeout, limits=httpx.Limits(max_connections=100), trust_env=False
         )
         engine = make_engine(settings.database_url)
+        sessions = sessionmaker(engine, expire_on_commit=False)
         rasa = RasaClient(http, settings.rasa_url, settings.rasa_token.get_secret_value())
+        transcript = TranscriptStore(engine)
         app.state.rasa = rasa
-        app.state.chat = ChatService(rasa, TranscriptStore(engine), settings.max_text_chars)
-        app.state.applications = ApplicationStore(
-            sessionmaker(engine, expire_on_commit=False), settings.appointment_slot_capacity
+        app.state.accounts = AccountStore(
+            sessions,
+            session_ttl_s=settings.staff_session_ttl_s,
+            idle_timeout_s=settings.staff_idle_timeout_s,
+            max_failures=settings.login_max_failures,
+            failure_window_s=settings.login_failure_window_s,
         )
+        app.state.tickets = TicketStore(sessions)
+        app.state.tickets.router  # noqa: B018 - a broken knowledge/tickets.yaml fails at startup
+        app.state.feedback = FeedbackStore(sessions)
+        app.state.handoff = HandoffService(
+            ConversationStore(sessions),
+            transcript,
+            AgentHub(),
+            app.state.accounts,
+            app.state.tickets,
+            app.state.feedback,
+            ServiceHours.parse(
+                settings.handoff_hours, settings.handoff_weekdays, settings.timezone
+            ),
+            settings.handoff_default_handle_s,
+            SenderLocks(),
+        )
+        app.state.chat = ChatService(rasa, transcript, settings.max_text_chars, app.state.handoff)
+        app.state.applications = ApplicationStore(sessions, settings.appointment_slot_capacity)
         app.state.health = HealthChecker(rasa, http, settings.action_url, settings.health_timeout_s)
         # loaded on first use: the gateway starts without the embedding model in memory
         app.state.kb = SearcherHandle()
@@ -65,6 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(kb_routes.router)
     app.include_router(application_routes.router)
+    app.include_router(agent_routes.router)
+    app.include_router(ticket_routes.router)
+    app.include_router(feedback_routes.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=web_routes.STATIC_DIR), name="static")
+    app.mount("/agent-static", StaticFiles(directory=agent_routes.STATIC_DIR), name="agent-static")
     return app

@@ -58,6 +58,10 @@ class StackConfig:
     )
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.var_dir / 'yishi.db'}"
+
     @classmethod
     def on_free_ports(cls, var_dir: Path, log_dir: Path, **kwargs: Any) -> StackConfig:
         return cls(
@@ -153,7 +157,7 @@ class Stack:
                 "YISHI_RASA_URL": c.rasa_url,
                 "YISHI_RASA_TOKEN": c.rasa_token,
                 "YISHI_ACTION_URL": c.action_url,
-                "YISHI_DATABASE_URL": f"sqlite:///{c.var_dir / 'yishi.db'}",
+                "YISHI_DATABASE_URL": c.database_url,
                 "YISHI_INTERNAL_TOKEN": c.internal_token,
             }
             return cmd, env
@@ -319,7 +323,7 @@ def run_forever(stack: Stack) -> None:
         + ", ".join(f"{k} {v:.1f} s" for k, v in stack.ready_after.items())
     )
     print(
-        f"\n  一事通 web chat:  {c.gateway_url}/\n  API docs:        {c.gateway_url}/docs\n  Health:          {c.gateway_url}/healthz\n\nCtrl-C stops all three.",
+        f"\n  一事通 web chat:  {c.gateway_url}/\n  坐席工作台:      {c.gateway_url}/agent\n  API docs:        {c.gateway_url}/docs\n  Health:          {c.gateway_url}/healthz\n\nCtrl-C stops all three.",
         flush=True,
     )
     restarts: list[float] = []

@@ -24,7 +24,12 @@ def trained_model() -> Path:
 def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     config = StackConfig.on_free_ports(
-        var_dir=base / "var", log_dir=base / "logs", rasa_token="test-token", model=trained_model
+        var_dir=base / "var",
+        log_dir=base / "logs",
+        rasa_token="test-token",
+        model=trained_model,
+        # agents serve around the clock in tests; service hours have tests of their own
+        extra_env={"YISHI_HANDOFF_HOURS": "00:00-24:00"},
     )
     running = Stack(config)
     running.start_all()

@@ -34,10 +34,24 @@ def _mask_long_number(match: re.Match[str]) -> str:
     return f"{'*' * (len(digits) - 4)}{digits[-4:]}"
 
 
+# Our own reference numbers are not personal data: receipts (YS-20261123-000123) and 12345
+# tickets (12345-20261123-0001) are left as they are.
+_REFERENCE = re.compile(r"(?<![0-9A-Za-z])(?:YS-\d{8}-\d{6}|12345-\d{8}-\d{4,5})(?![0-9A-Za-z])")
+
+
+def _mask_part(text: str) -> str:
+    text = _ID_CARD.sub(_mask_id, text)
+    text = _LONG_NUMBER.sub(_mask_long_number, text)
+    return _MOBILE.sub(_mask_mobile, text)
+
+
 def mask_pii(text: str) -> str:
     """Return `text` with ID numbers, mobile numbers and long account numbers masked."""
     if not text:
         return text
-    text = _ID_CARD.sub(_mask_id, text)
-    text = _LONG_NUMBER.sub(_mask_long_number, text)
-    return _MOBILE.sub(_mask_mobile, text)
+    out, last = [], 0
+    for ref in _REFERENCE.finditer(text):
+        out += [_mask_part(text[last : ref.start()]), ref.group()]
+        last = ref.end()
+    out.append(_mask_part(text[last:]))
+    return "".join(out)

@@ -457,8 +457,9 @@ class ActionFinishForm(Action):
             )
             return reset
         if outcome == "handoff":
+            # keep what was collected: the agent who takes over sees it (masked) in the console
             dispatcher.utter_message(response="utter_request_human")
-            return reset
+            return [SlotSet("form_state", None)]
         loop = asyncio.get_running_loop()
         if spec.form_id == "service_progress_query":
             return reset + await self._lookup(dispatcher, loop, values)

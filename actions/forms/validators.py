@@ -12,14 +12,22 @@ from __future__ import annotations
 import calendar
 import logging
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-import chinese_calendar
+# The working-day calendar lives in yishi.calendar (the 12345 ticket store counts its time
+# limits in it too); every name it had here stays importable from this module.
+from yishi.calendar import HOLIDAY_DATA_FIRST_YEAR as HOLIDAY_DATA_FIRST_YEAR
+from yishi.calendar import HOLIDAY_DATA_LAST_YEAR as HOLIDAY_DATA_LAST_YEAR
+from yishi.calendar import WEEKDAY_NAMES as WEEKDAY_NAMES
+from yishi.calendar import add_working_days as add_working_days
+from yishi.calendar import describe_day_off as describe_day_off
+from yishi.calendar import holiday_data_covers as holiday_data_covers
+from yishi.calendar import is_working_day as is_working_day
+from yishi.calendar import next_working_days as next_working_days
 
 logger = logging.getLogger(__name__)
 
@@ -454,80 +462,6 @@ def check_money(
     if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
         return _bad("金额最多精确到分（小数点后两位），请重新输入。")
     return _good(amount.quantize(CENT))
-
-
-# --------------------------------------------------------------------------- working days
-
-_holiday_years = sorted({day.year for day in chinese_calendar.holidays})
-HOLIDAY_DATA_FIRST_YEAR: int = _holiday_years[0]
-HOLIDAY_DATA_LAST_YEAR: int = _holiday_years[-1]
-_warned_years: set[int] = set()
-_warn_lock = threading.Lock()
-WEEKDAY_NAMES = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
-
-
-def holiday_data_covers(day: date) -> bool:
-    """Whether the official holiday schedule for ``day``'s year is known (chinese_calendar
-    only has the years the State Council has published). When it is not, the working-day
-    answers are a Monday-Friday estimate and the citizen should be told so."""
-    return HOLIDAY_DATA_FIRST_YEAR <= day.year <= HOLIDAY_DATA_LAST_YEAR
-
-
-def _warn_uncovered(year: int) -> None:
-    with _warn_lock:
-        if year in _warned_years:
-            return
-        _warned_years.add(year)
-    logger.warning(
-        "no official holiday schedule for %s in chinese_calendar %s (covers %s-%s); "
-        "treating Monday-Friday except 1 January as working days",
-        year,
-        getattr(chinese_calendar, "__version__", "?"),
-        HOLIDAY_DATA_FIRST_YEAR,
-        HOLIDAY_DATA_LAST_YEAR,
-    )
-
-
-def is_working_day(day: date) -> bool:
-    """Whether government offices work on ``day``: statutory holidays are off and the official
-    make-up working days (调休上班) are on. For years chinese_calendar does not cover yet, falls
-    back to Monday-Friday except 1 January and logs a warning once per year."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        _warn_uncovered(day.year)
-        return day.weekday() < 5 and (day.month, day.day) != (1, 1)
-
-
-def describe_day_off(day: date) -> str | None:
-    """Why ``day`` is not a working day, in words for the citizen: "周末", "国庆节假期" or
-    "元旦"; None when it is a working day."""
-    if is_working_day(day):
-        return None
-    try:
-        on_holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:
-        return "法定节假日（元旦）" if (day.month, day.day) == (1, 1) else "周末"
-    if on_holiday and name:
-        try:
-            chinese_name = str(chinese_calendar.Holiday(name).chinese)
-        except ValueError:
-            return "法定节假日"
-        return f"法定节假日（{chinese_name}假期）"
-    return "周末"
-
-
-def next_working_days(today: date, count: int, horizon_days: int = 14) -> list[date]:
-    """Up to ``count`` working days among the ``horizon_days`` calendar days after today
-    (today itself is not included)."""
-    found: list[date] = []
-    for offset in range(1, horizon_days + 1):
-        if len(found) >= count:
-            break
-        day = today + timedelta(days=offset)
-        if is_working_day(day):
-            found.append(day)
-    return found
 
 
 # --------------------------------------------------------------------------- dates

@@ -41,6 +41,11 @@ class RasaClient:
         data = await self._request("GET", path, params={"include_events": "NONE"}, auth=True)
         return data if isinstance(data, dict) else {}
 
+    async def parse(self, text: str) -> dict[str, Any]:
+        """NLU only: the intent of `text`, without touching any conversation."""
+        data = await self._request("POST", "/model/parse", json={"text": text}, auth=True)
+        return data if isinstance(data, dict) else {}
+
     async def status(self) -> dict[str, Any]:
         data = await self._request("GET", "/status", auth=True)
         return data if isinstance(data, dict) else {}

@@ -61,11 +61,45 @@ class Trace(BaseModel):
     emergency: bool = False
 
 
+class QueueInfo(BaseModel):
+    position: int = Field(description="1 = next to be served")
+    wait_minutes: int
+
+
+class AgentInfo(BaseModel):
+    display_name: str
+    employee_no: str
+
+
 class ChatResponse(BaseModel):
     sender: str
     state: State = "bot"
     replies: list[Reply]
     trace: Trace
+    queue: QueueInfo | None = None
+    agent: AgentInfo | None = None
+
+
+class SessionResponse(BaseModel):
+    sender: str
+    token: str
+
+
+class PushedMessage(BaseModel):
+    id: int
+    author: str
+    text: str
+    buttons: list[Button] = Field(default_factory=list)
+    at: str | None = None
+    agent_name: str | None = None
+
+
+class UpdatesResponse(BaseModel):
+    sender: str
+    state: State
+    queue: QueueInfo | None = None
+    agent: AgentInfo | None = None
+    messages: list[PushedMessage]
 
 
 class ErrorBody(BaseModel):

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from actions.forms import validators as v
 from actions.forms.validators import (
     MOBILE_PREFIXES,
     RECEIPT_PATTERN,
@@ -39,6 +38,7 @@ from actions.forms.validators import (
     parse_chinese_integer,
     parse_date,
 )
+from yishi import calendar as working_calendar
 
 TODAY = date(2026, 11, 23)  # a Monday
 
@@ -497,10 +497,11 @@ def test_next_working_days_excludes_today_and_respects_the_horizon() -> None:
 def test_2027_fallback_warns_once(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(v, "_warned_years", set())
+    # the calendar moved to yishi.calendar; its warn-once state and logger live there
+    monkeypatch.setattr(working_calendar, "_warned_years", set())
     assert holiday_data_covers(date(2026, 12, 31))
     assert not holiday_data_covers(date(2027, 1, 4))
-    with caplog.at_level(logging.WARNING, logger=v.__name__):
+    with caplog.at_level(logging.WARNING, logger=working_calendar.__name__):
         assert not is_working_day(date(2027, 1, 1))  # a Friday, but New Year's Day
         assert not is_working_day(date(2027, 1, 2))  # Saturday
         assert is_working_day(date(2027, 1, 4))  # Monday

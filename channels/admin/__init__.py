@@ -1,0 +1,1 @@
+"""Staff administration: the `python -m channels.admin` command line."""

@@ -1,0 +1,1 @@
+"""The agent console: staff accounts and sessions, the queue, and taking over conversations."""

@@ -1,0 +1,1 @@
+"""12345 tickets: routing rules (knowledge/tickets.yaml) and the ticket store."""
