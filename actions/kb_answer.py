@@ -20,6 +20,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms.specs import FORM_FOR_SERVICE
+from actions.modes import is_elder
 from retrieval.aspects import aspect_cues
 from retrieval.documents import Document
 from retrieval.schema import ASPECT_NAMES
@@ -49,6 +50,59 @@ RELATED_TITLES = {
     "conditions": "谁可以办？",
 }
 _FOLLOW_UP = re.compile(r"^(那|那么|这个|它|这|还有|另外|再问一下)")
+
+# Elder mode (长辈版): the essentials only, at most three points, then an offer of the rest.
+ELDER_POINTS = 3
+ELDER_POINT_CHARS = 48
+ELDER_MORE = "还想知道更多吗？"
+ELDER_CLARIFY_TEXT = "您想问的是下面哪一个？点一下就行。拿不准的话，也可以拨打12345热线问人工。"
+FULL_SUFFIX = "~full"  # kb_doc of the "想知道更多" button: the whole answer, also in elder mode
+_NUMBERED = re.compile(r"^(\d+)[.、]\s*(.*)$")
+_SKIP_FOR_ELDERS = ("收费依据", "依据：", "法律依据", "设定依据")
+
+
+def _essential(point: str) -> str:
+    """One point without its parenthetical details and side clauses, short enough to hear.
+    A very short first sentence ("不需要单独挂失。") keeps the sentence that explains it."""
+    cut = re.sub(r"（[^）]*）|〔[^〕]*〕", "", point).strip() or point
+    parts = [p.strip() for p in re.split(r"[；;。]", cut) if p.strip()] or [cut]
+    cut = parts[0]
+    if len(cut) < 12 and len(parts) > 1:
+        cut = f"{cut}。{parts[1]}"
+    return cut if len(cut) <= ELDER_POINT_CHARS else cut[: ELDER_POINT_CHARS - 1] + "…"
+
+
+def elder_answer(answer: str) -> tuple[str, bool]:
+    """The answer cut to its essentials for elders; whether anything was left out."""
+    out: list[str] = []
+    points = numbered_shown = 0
+    left_out = False
+    for raw in answer.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith(_SKIP_FOR_ELDERS):
+            left_out = True
+            continue
+        numbered = _NUMBERED.match(line)
+        if line.endswith("：") and not numbered:
+            out.append(line)  # a heading ("办理流程：") is not a point
+            continue
+        points += 1
+        if points > ELDER_POINTS:
+            left_out = True
+            continue
+        body = numbered.group(2) if numbered else line
+        short = _essential(body)
+        left_out = left_out or short != body.rstrip("。；;")
+        if numbered:
+            numbered_shown += 1
+            out.append(f"{numbered_shown}. {short}")
+        else:
+            out.append(short)
+    while out and out[-1].endswith("："):
+        out.pop()
+    return "\n".join(out), left_out
 
 
 def _safe_get() -> Any:
@@ -126,9 +180,12 @@ class ActionAnswerFromKb(Action):
             )
             return []
 
+        elder = is_elder(tracker)
         doc_id = next(tracker.get_latest_entity_values("kb_doc"), None)
+        full = bool(doc_id and doc_id.endswith(FULL_SUFFIX))
+        doc_id = doc_id.removesuffix(FULL_SUFFIX) if doc_id else None
         if doc_id and doc_id in searcher.by_id:  # a button under an earlier answer
-            return self._answer(dispatcher, searcher.by_id[doc_id], 1.0)
+            return self._answer(dispatcher, searcher.by_id[doc_id], 1.0, elder and not full)
 
         text = (tracker.latest_message.get("text") or "").strip()
         loop = asyncio.get_running_loop()
@@ -147,7 +204,7 @@ class ActionAnswerFromKb(Action):
 
         best = result.best
         if result.band == "answer" and best is not None:
-            return self._answer(dispatcher, best.document, result.confidence)
+            return self._answer(dispatcher, best.document, result.confidence, elder)
         best_doc = best.document if best else None
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == "out_of_scope":  # not clearly ours: decline politely, offer no guesses
@@ -161,7 +218,7 @@ class ActionAnswerFromKb(Action):
                 kb_button(hit.doc_id, self._choice_title(hit.document)) for hit in result.candidates
             ]
             dispatcher.utter_message(
-                text=CLARIFY_TEXT,
+                text=ELDER_CLARIFY_TEXT if elder else CLARIFY_TEXT,
                 buttons=buttons,
                 json_message=_kb_payload(best_doc, "clarify", result.confidence),
             )
@@ -189,8 +246,17 @@ class ActionAnswerFromKb(Action):
 
     @staticmethod
     def _answer(
-        dispatcher: CollectingDispatcher, doc: Document, score: float
+        dispatcher: CollectingDispatcher, doc: Document, score: float, elder: bool = False
     ) -> list[dict[str, Any]]:
+        text, buttons = f"{doc.answer}\n\n{source_line(doc)}", _related(doc)
+        if elder:
+            short, left_out = elder_answer(doc.answer)
+            name = doc.source.get("title") or doc.title
+            text = f"{short}\n（依据《{name}》办事指南）"
+            buttons = buttons[:2]
+            if left_out:
+                text += f"\n{ELDER_MORE}"
+                buttons = [kb_button(doc.doc_id + FULL_SUFFIX, "想知道更多"), *buttons[:1]]
         source = {
             "service_id": doc.service_id,
             "aspect": doc.aspect,
@@ -198,8 +264,8 @@ class ActionAnswerFromKb(Action):
             "title": doc.source.get("title"),
         }
         dispatcher.utter_message(
-            text=f"{doc.answer}\n\n{source_line(doc)}",
-            buttons=_related(doc),
+            text=text,
+            buttons=buttons,
             json_message={
                 "yishi": {"trace": {"kb": _kb_trace(doc, "answer", score)}, "source": source}
             },

@@ -37,6 +37,8 @@ from actions.forms.specs import (
     SlotSpec,
 )
 from actions.forms.validators import Check, mask_mobile
+from actions.modes import is_elder
+from yishi.privacy import mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ _EDIT = re.compile(r"改|填错|写错|输错|说错|弄错|更正|重新填|重
 _YES = re.compile(
     r"^(确认|确定|提交|确认提交|是|是的|对|对的|没错|没问题|好|好的|可以|行|嗯|ok|OK|无误|正确)"
 )
+_NO = re.compile(r"^(不对|不是|错了|说错|不|没有|no|NO)")
 _QUESTION = re.compile(r"[?？]|吗|怎么|多少|什么|哪|几|咋|能不能|可不可以|是否|要不要")
 # which slot an edit is about, by the words citizens use for it
 EDIT_TARGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -164,6 +167,7 @@ class FormEngine:
         self.values = _values(tracker, spec)
         self.confirm = tracker.get_slot("confirm")
         self.updates: dict[str, Any] = {}
+        self.elder = is_elder(tracker)
 
     def _set(self, name: str, value: Any) -> None:
         value = plain(value)
@@ -196,6 +200,17 @@ class FormEngine:
         # counts once it has been checked below
         if requested:
             self._set(requested, None)
+        if self.state.get("pending") == "value":
+            # elder mode: the value was repeated back; this message confirms or corrects it
+            self.state.pop("pending")
+            said = self.state.pop("pending_value", None) or {}
+            if requested and said.get("slot") == requested and _YES.match(text):
+                self._set(requested, said.get("value"))
+                self.state["failures"].pop(requested, None)
+                return self._events()
+            if _NO.match(text) and len(text) <= 4:
+                self.dispatcher.utter_message(text="好的，请您再说一遍。")
+                return self._events()
         if self.state.get("pending") == "cancel":
             self.state.pop("pending")
             if _YES.match(text) or _CANCEL.search(text):
@@ -287,7 +302,7 @@ class FormEngine:
     async def _value_turn(self, text: str, requested: str | None) -> list[dict[str, Any]]:
         found = extract_slots(text)
         filled_other = []
-        for key, slot in self.spec.extract_map.items():
+        for key, slot in self.spec.extract_map.items() if not self.elder else ():
             if (
                 key in found
                 and slot != requested
@@ -308,6 +323,8 @@ class FormEngine:
             check = self._check(requested, candidate)
             if check.ok:
                 break
+        if check.ok and self.elder and not self.spec.slot(requested).options:
+            return self._repeat_back(requested, check.value)
         if check.ok:
             self._set(requested, check.value)
             self.state["failures"].pop(requested, None)
@@ -327,8 +344,24 @@ class FormEngine:
                 text=f"{check.reason}\n填写遇到困难的话，可以转人工客服，由工作人员帮您办理。",
                 buttons=[{"title": "转人工客服", "payload": "转人工"}],
             )
+        elif self.elder:
+            self.dispatcher.utter_message(
+                text=f"{check.reason}\n说不清楚也没关系，可以点“转人工”，或拨打12345请工作人员帮您。",
+                buttons=[{"title": "转人工客服", "payload": "转人工"}],
+            )
         else:
             self.dispatcher.utter_message(text=check.reason)
+        return self._events()
+
+    def _repeat_back(self, slot: str, value: Any) -> list[dict[str, Any]]:
+        """Elder mode: say the value back (personal data masked) before it counts."""
+        self.state["pending"] = "value"
+        self.state["pending_value"] = {"slot": slot, "value": plain(value)}
+        shown = mask_pii(str(self.spec.slot(slot).display(value)))
+        self.dispatcher.utter_message(
+            text=f"您说的是{shown}，对吗？",
+            buttons=[{"title": "对", "payload": "对"}, {"title": "不对，重说", "payload": "不对"}],
+        )
         return self._events()
 
     async def _answer_question(self, text: str) -> bool:

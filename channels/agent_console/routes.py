@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +44,11 @@ CLOSE_CATEGORIES = ["咨询已解答", "已办理/已转办", "转12345工单", 
 # slots the agent sees; the rest (form bookkeeping) stays out of the way
 _HIDDEN_SLOTS = {"form_state", "requested_slot", "kb_service", "kb_doc", "emergency_type"}
 
+# what citizens say to reach or leave a person is not a question to suggest answers for
+_CONTROL = re.compile(
+    r"^(?:人工|真人|不等了|登记回电|你好|您好|在吗|还在吗)[。！!？?]*$|转人工|找真人|人工客服|我要人工"
+)
+
 router = APIRouter(tags=["agent console"])
 
 
@@ -55,8 +61,6 @@ HandoffDep = Annotated[HandoffService, Depends(_handoff)]
 
 
 def _sender(sender: str) -> str:
-    import re
-
     if not re.fullmatch(SENDER_PATTERN, sender):
         raise YishiError("bad_sender", "会话编号格式不正确。", 422)
     return sender
@@ -210,7 +214,14 @@ async def _detail(request: Request, handoff: HandoffService, sender: str) -> dic
             names[name] = staff.label if staff else name
         message["agent_name"] = names.get(name or "")
     agent = await run_in_threadpool(accounts_of(request).get, conv.agent) if conv.agent else None
-    latest_question = next((m["text"] for m in reversed(messages) if m["author"] == "citizen"), "")
+    latest_question = next(
+        (
+            m["text"]
+            for m in reversed(messages)
+            if m["author"] == "citizen" and not _CONTROL.search(m["text"])
+        ),
+        "",
+    )
     slots = await _slots(request.app.state.rasa, sender, unmask=False)
     return {
         "sender": sender,

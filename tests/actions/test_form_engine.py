@@ -23,7 +23,7 @@ def _no_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _turn(
-    form: str, text: str, requested: str | None, **slots: Any
+    form: str, text: str, requested: str | None, mode: str = "standard", **slots: Any
 ) -> tuple[dict[str, Any], list[str], CollectingDispatcher]:
     spec = FORMS[form]
     state = slots.pop("form_state", {"form": form, "session": "s1", "failures": {}})
@@ -31,7 +31,8 @@ def _turn(
     if requested:
         all_slots[requested] = text  # what the from_text mapping put there
     tracker = Tracker(
-        "web:test", all_slots, {"text": text, "intent": {"name": "inform"}}, [], False, None,
+        "web:test", all_slots,
+        {"text": text, "intent": {"name": "inform"}, "metadata": {"mode": mode}}, [], False, None,
         {"name": spec.rasa_form}, "action_listen",
     )  # fmt: skip
     dispatcher = CollectingDispatcher()
@@ -159,3 +160,31 @@ def test_summary_masks_personal_data() -> None:
     assert "110***********002X" in text and "139****5678" in text
     assert ID_NUMBER not in text and "13912345678" not in text
     assert "示例市政务服务中心" in text
+
+
+def test_elder_mode_repeats_a_value_back_before_it_counts() -> None:
+    sets, said, dispatcher = _turn(
+        "id_card_lost_appointment", "13912345678", "mobile", mode="elder", name="张三",
+        id_number=ID_NUMBER,
+    )  # fmt: skip
+    assert sets["mobile"] is None and sets["requested_slot"] == "mobile"
+    assert said == ["您说的是139****5678，对吗？"]
+    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["对", "不对，重说"]
+    state = sets["form_state"]
+
+    sets, said, _ = _turn("id_card_lost_appointment", "对", "mobile", mode="elder",
+                          name="张三", id_number=ID_NUMBER, form_state=state)  # fmt: skip
+    assert sets["mobile"] == "13912345678" and sets["requested_slot"] != "mobile"
+
+    sets, said, _ = _turn("id_card_lost_appointment", "不对", "mobile", mode="elder",
+                          name="张三", id_number=ID_NUMBER, form_state=dict(state))  # fmt: skip
+    assert sets["mobile"] is None and sets["requested_slot"] == "mobile"
+    assert said == ["好的，请您再说一遍。"]
+
+
+def test_elder_mode_takes_one_value_at_a_time() -> None:
+    sets, said, _ = _turn(
+        "id_card_lost_appointment", "我叫张三电话13912345678", "name", mode="elder"
+    )
+    assert "mobile" not in sets or sets["mobile"] is None
+    assert said == ["您说的是张三，对吗？"]

@@ -178,7 +178,7 @@ def test_queue_accept_reply_and_hand_back(gateway: httpx.Client, agent: Agent) -
     assert agent.conv(citizen.sender, "handback") == {"state": "bot"}
     body = citizen.say("补办身份证要多少钱")
     assert body["state"] == "bot" and body["trace"]["kb"]["service_id"] == "id_card_lost"
-    assert "20" in citizen.text
+    assert "40" in citizen.text
 
 
 def test_only_one_agent_can_accept(
