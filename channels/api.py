@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
@@ -47,9 +47,12 @@ async def chat(
 
 
 @router.post("/api/chat/session", response_model=SessionResponse, tags=["chat"])
-async def new_session(settings: SettingsDep) -> SessionResponse:
-    """A new web conversation: a random sender id and the token that reads its updates."""
-    sender = f"web:{secrets.token_hex(16)}"
+async def new_session(
+    settings: SettingsDep, channel: Annotated[Literal["web", "elder"], Query()] = "web"
+) -> SessionResponse:
+    """A new web conversation (`web`, or `elder` for the 长辈版 page): a random sender id and
+    the token that reads its updates."""
+    sender = f"{channel}:{secrets.token_hex(16)}"
     return SessionResponse(
         sender=sender, token=citizen_token(settings.citizen_secret.get_secret_value(), sender)
     )
