@@ -119,6 +119,7 @@ class ChatService:
         self.handoff = handoff
         self._conversations = handoff.conversations
         self._lock_for = handoff.locks
+        self._requested: dict[str, str | None] = {}
 
     async def handle(self, request: ChatRequest) -> ChatResponse:
         text = normalise_text(request.text, self._max_text_chars)
@@ -209,6 +210,8 @@ class ChatService:
             logger.warning("tracker of %s unavailable; trace without intent", request.sender)
             tracker = {}
         replies, trace = render_turn(messages, tracker)
+        # for analytics (form drop-off): which question the form was waiting on after this turn
+        self._requested[request.sender] = (tracker.get("slots") or {}).get("requested_slot")
         if not replies:
             logger.warning("Rasa gave no reply to %s; answering with the fallback", request.sender)
             replies = [Reply(text=NO_REPLY_TEXT)]
@@ -251,15 +254,20 @@ class ChatService:
         trace.emergency = trace.emergency or outcome.emergency
         status = "to_agent" if outcome.state == AGENT and not outcome.replies else "answered"
         await run_in_threadpool(self._store.mark, message_id, status)
+        current = await run_in_threadpool(self._conversations.ensure, request.sender, request.mode)
+        requested = self._requested.pop(request.sender, None)
         if outcome.replies:
             await run_in_threadpool(
                 self._store.record_replies,
                 request.sender,
                 [r.text for r in outcome.replies],
                 request.mode,
-                trace.model_dump(),
+                {
+                    **trace.model_dump(),
+                    "state": current.state,
+                    "requested_slot": requested,
+                },
             )
-        current = await run_in_threadpool(self._conversations.ensure, request.sender, request.mode)
         queue = await self.handoff.queue_info(request.sender) if current.state == QUEUED else None
         agent = await self.handoff.agent_info(current)
         logger.info(
