@@ -5,34 +5,123 @@ from __future__ import annotations
 import re
 
 _CUES: dict[str, str] = {
-    "fee": r"多少钱|几块钱|收费|手续费|收.{0,4}费|费吗|收不收|收钱|要钱|花钱|花多少|交多少|缴多少|费用|税费|免费|价格|工本费|贵不贵|要不要钱|掏钱",
-    "time_limit": (
-        r"多久|多长时间|几天|几个工作日|时限|多快|啥时候|什么时候(?:能|可以|才)?(?:拿|领|办好|下来|出来|到账|办完)"
-        r"|期限|截止|加急|当天|当场|立等|最晚|过期|以内|之内"
+    "fee": (
+        r"多少钱|几块钱|收费|手续费|收.{0,4}费|费吗|收不收|收钱|要钱|花钱|花多少|交多少|缴多少|费用|税费|免费"
+        r"|价格|工本费|贵不贵|要不要钱|掏钱|交钱|交不交钱|比例|契税|什么税|哪些税|滞纳金"
     ),
-    "location": r"在哪|哪里|哪儿|去哪|什么地方|地址|窗口|几点|上班时间|办公时间|周末|星期六|礼拜|附近|哪个大厅|哪个派出所|哪个部门",
-    "online": r"网上|线上|手机上|手机办|app|小程序|公众号|微信上|网办|不用跑|掌上|在家(?:就能|能)?办|远程|刷脸|网站",
-    "materials": r"材料|带什么|带啥|证件要|准备什么|准备啥|复印件|照片|户口本|资料|要带|提交什么|需要什么东西|要什么东西|拿什么|需要什么$|要什么$|需要啥$|要啥$",
+    # not "过期": "过期了怎么换 / 还能用吗" asks what to do, not how long the office takes
+    "time_limit": (
+        r"多久|多长时间|几天|几个工作日|时限|多快|啥时候|什么时候|几号|几月|哪天|多少天"
+        r"|期限|截止|加急|当天|当场|立等|最晚|以内|之内"
+    ),
+    # where and when, also as "<place>能办吗": 街道、派出所、周六……
+    "location": (
+        r"在哪|哪里|哪儿|去哪|什么地方|地址|窗口|几点|上班时间|办公时间|周末|周六|周日|星期六|星期天|礼拜|节假日|晚上"
+        r"|附近|哪个大厅|哪个派出所|哪个部门|哪个区|去.{1,6}还是.{1,6}(?:办|换|交|弄|领|开)|去.{1,5}办吗"
+        r"|派出所|街道|社区|村里|村委会|居委会|车管所|交警队|银行网点|大厅|服务中心|高新区|回老家|回户籍地|就地"
+    ),
+    "online": (
+        r"网上|线上|手机上|手机办|app|小程序|公众号|微信|支付宝|网办|不用跑|掌上|在家(?:就能|能)?办|远程|刷脸|网站"
+        r"|邮寄|寄到|寄过去|快递|电脑上|12123|电子税务局|不去现场|不用去现场|不到现场|不用到场"
+        r"|下载|网址|链接|平台|怎么查|在线查|电子社保卡|电子证照|电子营业执照|电子版"
+    ),
+    "materials": (
+        r"材料|带什么|带啥|证件要|准备什么|准备啥|准备哪些|哪些证件|什么证件|复印件|照片|户口本|资料|要带"
+        r"|提交什么|提供什么|要提供|需要什么东西|要什么东西|拿什么|需要什么$|要什么$|需要啥$|要啥$"
+        r"|什么证明|证据|几张|尺寸|授权书|什么章|盖章"
+    ),
     "conditions": (
-        r"条件|资格|谁能|谁可以|能不能办|能办吗|可以办吗|符合|够不够|有没有资格|能申请吗|可以申请|能参加|能领吗"
-        r"|行不行|可不可以办|一定要|必须"
+        r"条件|资格|谁能|谁可以|符合|够不够|有没有资格|什么情况|哪些情况|什么人|哪些人"
+        r"|多大岁数|多大年纪|多少岁|几岁|岁数|年龄"
     ),
     "process": (
         r"流程|步骤|手续|怎么办|怎么弄|咋办|咋弄|咋整|怎么申请|如何办理|怎么操作|程序|第一步|先干啥|先做什么"
-        r"|怎么换|咋换|怎么交|咋交|怎么转|咋转|怎么报|咋报|怎么提|咋提|怎么开|咋开|怎么上|怎么落"
+        r"|(?:怎么|咋|如何|怎样)(?:给.{1,3}|把.{1,6})?(?:换|交|缴|转|报|提|开|上|落|参保|登记|拿|取|关|销|注销)"
     ),
 }
 _COMPILED = {aspect: re.compile(pattern, re.IGNORECASE) for aspect, pattern in _CUES.items()}
-# "能……办吗" asks whether one qualifies, unless a more specific cue says what else it asks
-_WEAK_CONDITIONS = re.compile(r"能.{0,8}(?:办|领|参加|申请|落户|提取?|享受)吗")
+# "住多久才能办", "交满几年才可以领": a duration one must reach first is a condition, not how
+# long the office takes
+_DURATION_CONDITION = re.compile(
+    r"(?:住|满|缴|交|工作|上班|参保|居住|待)了?.{0,2}(?:多久|多长时间|几年|几个月).{0,4}"
+    r"(?:才(?:能|可以)|(?:能|可以)(?:办|领|申请|提|落户|参加|享受))"
+    r"|提前多久|多久.{0,2}一次"
+)
+# "一个月能补多少", "能贷多少": how much one gets is set by the conditions, it is not a fee
+_AMOUNT = re.compile(r"(?:补|领|发|拿|贷|报|退|提)了?多少|挣多少|收入.{0,3}多少")
+# "要收入证明吗", "上户口需要出生证吗": whether a document is needed is about materials
+_NEEDS_DOCUMENT = re.compile(
+    r"(?:要|需要|要不要|需不需要|用不用|得)[^，,。？?\s办领换补开考拿去]{0,8}"
+    r"(?:证|证明|合同|发票|单据|票据|户口簿|复印件)(?:吗|不|么)?[？?]?$"
+)
+# "能办吗", "必须……吗" ask whether one qualifies, unless a more specific cue says what else
+# is asked ("在哪办 火车站能办吗" asks where); "能……吗" on its own says so more weakly
+_GENERIC_CONDITIONS = re.compile(
+    r"能不能办|能办吗|可以办吗|能申请吗|可以申请|能参加|能领吗|行不行|可不可以办|一定要|必须|一定得"
+)
+_CAN_CONDITIONS = re.compile(r"能.{0,8}(?:办|领|参加|申请|落户|提取?|享受)吗")
+# any "能……吗 / 能不能 / 要不要办" hints at conditions too, without naming the aspect
+_MAYBE_CONDITIONS = re.compile(
+    r"能不能|可不可以|能否|可否|(?:能|可以|行)[^，,。？?]{0,14}(?:吗|不|么|嘛)[？?]?$"
+    r"|(?:需要|要不要|需不需要|用不用)(?:办|交|参加)"
+)
+# questions about a particular case rather than the standard procedure: what happens if…,
+# a refusal or dispute, someone else doing it. Guide Q&A answer those.
+_OTHER = re.compile(
+    r"会怎样|会怎么样|会不会|后果|驳回|被拒|没通过|不通过|异议|不满意|申诉|复核|罚款|罚不罚|受影响|影响.{0,6}吗"
+    r"|代办|代领|代为|替我|替他|替她|帮我|帮他|帮她|帮忙|(?:让|请|找|委托).{0,4}(?:帮|替|代)"
+    r"|忘了|忘记|写错|填错|登记错|弄错|错了|找回|去世|有效期|过期|还能|还可以"
+)
+
+# the weight of an aspect cue on its documents, relative to RetrievalSettings.aspect_boost
+STRONG, SECONDARY, WEAK = 1.0, 0.5, 0.5
 
 
 def aspect_cues(text: str) -> set[str]:
-    """Aspects the question names explicitly (often none, sometimes two)."""
-    found = {aspect for aspect, pattern in _COMPILED.items() if pattern.search(text)}
-    if not found and _WEAK_CONDITIONS.search(text):
-        found.add("conditions")
+    """Main aspects the question names explicitly (often none, sometimes two)."""
+    return _analyse(text)[1]
+
+
+def aspect_weights(text: str) -> dict[str, float]:
+    """How strongly the question asks about each aspect ("other": a particular case).
+
+    A Chinese question puts what it asks last ("每年验证领取资格收钱吗" asks about the fee,
+    not the conditions): of several cues, the one that ends last counts fully, the others half.
+    """
+    return _analyse(text)[0]
+
+
+def _analyse(text: str) -> tuple[dict[str, float], set[str]]:
+    ends: dict[str, int] = {}
+    for aspect, pattern in _COMPILED.items():
+        matches = list(pattern.finditer(text))
+        if matches:
+            ends[aspect] = matches[-1].end()
+    if "time_limit" in ends and _DURATION_CONDITION.search(text):
+        ends["conditions"] = max(ends.get("conditions", 0), ends.pop("time_limit"))
+    if amount := _AMOUNT.search(text):
+        ends.pop("fee", None)
+        ends["conditions"] = max(ends.get("conditions", 0), amount.end())
+    if needs := _NEEDS_DOCUMENT.search(text):
+        ends["materials"] = max(ends.get("materials", 0), needs.end())
     # "怎么办" also appears inside questions about another aspect ("网上怎么办"): keep the specific one
-    if "process" in found and len(found) > 1:
-        found.discard("process")
-    return found
+    if "process" in ends and len(ends) > 1:
+        del ends["process"]
+    other = bool(_OTHER.search(text))
+    weights: dict[str, float] = {}
+    if ends:
+        last = max(ends.values())
+        weights = {a: STRONG if end == last else SECONDARY for a, end in ends.items()}
+        # "被驳回了怎么办": what to do in a particular case, which a Q&A answers best
+        if other and set(weights) == {"process"}:
+            weights["process"] = SECONDARY
+    elif _GENERIC_CONDITIONS.search(text):
+        weights["conditions"] = STRONG
+    elif _CAN_CONDITIONS.search(text):
+        weights["conditions"] = WEAK
+    named = set(weights)
+    if not weights and _MAYBE_CONDITIONS.search(text):
+        weights["conditions"] = WEAK
+    if other:
+        weights["other"] = WEAK
+    return weights, named

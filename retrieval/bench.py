@@ -112,7 +112,7 @@ def bench_size(base: Searcher, size: int, queries: list[str], index_type: str) -
             started = time.perf_counter()
             base.encoder.encode_queries([q])
             encode_times.append(time.perf_counter() - started)
-            searcher.encoder.encode_queries = lambda texts, _q=q: vectors_cache[_q][None, :]  # type: ignore[method-assign]
+            searcher.encoder.encode_queries = lambda texts, _q=q: vectors_cache[_q][None, :]  # type: ignore[method-assign,misc]
             started = time.perf_counter()
             searcher.search(q)
             search_times.append(time.perf_counter() - started)

@@ -34,6 +34,11 @@ class RetrievalSettings(BaseSettings):
     doc_lexical_weight: float = Field(0.05, ge=0)
     # how much an aspect cue in the question ("多少钱" → fee) lifts documents of that aspect
     aspect_boost: float = Field(0.1, ge=0)
+    # a document's score is service_weight × its service's score + its own fit (dense, words,
+    # aspect cue): the service's many rows are surer evidence than one document's best row
+    service_weight: float = Field(2.0, ge=0)
+    # added to every guide Q&A and FAQ entry (aspect "other"), whatever the question
+    qa_boost: float = Field(0.01, ge=0)
     # band thresholds are the lowest confidences that keep these rates on the eval dev split:
     # out-of-scope questions answered, in-scope questions answered with the wrong service,
     # out-of-scope questions that get a clarifying question (or an answer)

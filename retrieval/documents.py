@@ -39,6 +39,8 @@ class Document:
     answer: str
     source: dict[str, Any]
     related: list[dict[str, str]] = field(default_factory=list)
+    # a guide Q&A (aspect "other") that elaborates one main aspect names it here (QA.aspect)
+    topic: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,6 +48,11 @@ class Document:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Document:
         return cls(**data)
+
+    @property
+    def aspects(self) -> frozenset[str]:
+        """The aspects this document answers: its own, and the main aspect a Q&A is about."""
+        return frozenset(a for a in (self.aspect, self.topic) if a)
 
     @property
     def lexical_text(self) -> str:
@@ -133,6 +140,14 @@ def _source(guide: Guide, aspect: str) -> dict[str, Any]:
     }
 
 
+def _qa_variants(names: list[str], question: str) -> list[str]:
+    """The Q&A question prefixed with the service's name and first keyword: a section's
+    phrasings all name the service, a Q&A ("可以请家人代办吗？") often does not."""
+    if question.startswith(tuple(names)):
+        return []
+    return [f"{name}{question}" for name in names[:2]]
+
+
 def guide_documents(guide: Guide, halls: dict[str, Hall]) -> list[Document]:
     names = [guide.name, *guide.keywords]
     docs: list[Document] = []
@@ -158,10 +173,11 @@ def guide_documents(guide: Guide, halls: dict[str, Hall]) -> list[Document]:
                 service_id=guide.service_id,
                 aspect="other",
                 title=f"{guide.name} · {qa.q}",
-                questions=[qa.q, *qa.phrasings],
+                questions=[qa.q, *qa.phrasings, *_qa_variants(names, qa.q)],
                 passage=f"{guide.name}：{qa.q} {qa.a}"[:PASSAGE_CHARS],
                 answer=qa.a,
                 source={**_source(guide, "other"), "section": f"常见问题：{qa.q}"},
+                topic=qa.aspect,
             )
         )
     # Related questions: the other main aspects of the same service, as buttons.

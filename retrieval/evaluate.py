@@ -14,11 +14,15 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.build import load_eval
 from retrieval.config import get_retrieval_settings
+from retrieval.documents import Document
 from retrieval.schema import EvalQuestion
+
+if TYPE_CHECKING:
+    from retrieval.searcher import Searcher
 
 
 @dataclass
@@ -27,6 +31,19 @@ class Outcome:
     service_id: str | None
     aspect: str | None
     band: str
+    # what the answering document covers: its aspect, plus the main aspect a guide Q&A is
+    # tagged with (a Q&A "代办可以吗" tagged conditions answers a question about conditions)
+    covers: frozenset[str] = frozenset()
+
+    @property
+    def aspect_ok(self) -> bool:
+        return self.question.aspect == self.aspect or self.question.aspect in self.covers
+
+
+def outcome_for(q: EvalQuestion, doc: Document | None, band: str) -> Outcome:
+    if doc is None:
+        return Outcome(q, None, None, band)
+    return Outcome(q, doc.service_id, doc.aspect, band, doc.aspects)
 
 
 @dataclass
@@ -47,7 +64,7 @@ class Report:
             "service_top1": share(scoped, lambda o: o.service_id == o.question.service_id),
             "service_aspect_top1": share(
                 scoped,
-                lambda o: o.service_id == o.question.service_id and o.aspect == o.question.aspect,
+                lambda o: o.service_id == o.question.service_id and o.aspect_ok,
             ),
             "answer_rate": share(scoped, lambda o: o.band == "answer"),
             "answered_correct_service": share(
@@ -71,25 +88,26 @@ class Report:
         return lines[:limit]
 
 
-def evaluate_searcher(questions: list[EvalQuestion]) -> Report:
+def evaluate_searcher(questions: list[EvalQuestion], searcher: Searcher | None = None) -> Report:
     from retrieval.searcher import SearcherHandle
 
-    searcher = SearcherHandle().get()
+    searcher = searcher or SearcherHandle().get()
     report = Report("searcher")
     for q in questions:
         result = searcher.search(q.q)
-        best = result.best
         report.outcomes.append(
-            Outcome(
-                q, best.service_id if best else None, best.aspect if best else None, result.band
-            )
+            outcome_for(q, result.best.document if result.best else None, result.band)
         )
     return report
 
 
-def evaluate_bot(questions: list[EvalQuestion], gateway_url: str) -> Report:
+def evaluate_bot(
+    questions: list[EvalQuestion], gateway_url: str, docs: dict[str, Document] | None = None
+) -> Report:
+    """Through the gateway; `docs` (the index's documents by id) says what a Q&A answer covers."""
     import httpx
 
+    docs = docs or {}
     report = Report("bot (/api/chat)")
     with httpx.Client(base_url=gateway_url, timeout=60, trust_env=False) as client:
         for q in questions:
@@ -98,8 +116,15 @@ def evaluate_bot(questions: list[EvalQuestion], gateway_url: str) -> Report:
             )
             response.raise_for_status()
             kb = response.json()["trace"].get("kb") or {}
+            doc = docs.get(kb.get("doc_id") or "")
             report.outcomes.append(
-                Outcome(q, kb.get("service_id"), kb.get("aspect"), kb.get("band") or "none")
+                Outcome(
+                    q,
+                    kb.get("service_id"),
+                    kb.get("aspect"),
+                    kb.get("band") or "none",
+                    doc.aspects if doc else frozenset(),
+                )
             )
     return report
 
@@ -147,9 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     questions = load_eval(get_retrieval_settings().knowledge_dir, args.split)
     started = time.monotonic()
-    reports = [evaluate_searcher(questions)]
+    from retrieval.searcher import SearcherHandle
+
+    searcher = SearcherHandle().get()
+    reports = [evaluate_searcher(questions, searcher)]
     if args.bot:
-        reports.append(evaluate_bot(questions, args.bot))
+        reports.append(evaluate_bot(questions, args.bot, searcher.by_id))
     elif args.start_bot:
         import tempfile
         from pathlib import Path
@@ -161,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 var_dir=Path(tmp) / "var", log_dir=Path(tmp) / "logs"
             )
             with Stack(config):
-                reports.append(evaluate_bot(questions, config.gateway_url))
+                reports.append(evaluate_bot(questions, config.gateway_url, searcher.by_id))
     if args.json:
         sys.stdout.write(json.dumps({r.name: r.metrics() for r in reports}, indent=2) + "\n")
     else:

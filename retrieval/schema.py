@@ -82,10 +82,20 @@ class Online(_Strict):
     note: str | None = None
 
 
+MainAspect = Literal[
+    "conditions", "materials", "process", "time_limit", "fee", "location", "online"
+]
+
+
 class QA(_Strict):
     q: str = Field(min_length=4)
     a: str = Field(min_length=4)
     phrasings: list[str] = Field(default_factory=list, description="other ways to ask q")
+    aspect: MainAspect | None = Field(
+        None,
+        description="the main aspect this Q&A elaborates (代办 → conditions, 登报 → materials…), "
+        "if any: a question about that aspect is also answered by it",
+    )
 
 
 class Questions(_Strict):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrieval.aspects import aspect_cues
+from retrieval.aspects import aspect_weights
 from retrieval.config import RetrievalSettings, get_retrieval_settings
 from retrieval.documents import Document
 from retrieval.fusion import Calibration
@@ -117,10 +117,10 @@ class Searcher:
         self._service_keys = sorted(set(keys))
         index_of = {key: i for i, key in enumerate(self._service_keys)}
         self._doc_service = np.array([index_of[key] for key in keys], dtype=np.int64)
-        self._doc_aspect = [doc.aspect for doc in self.docs]
+        # documents an aspect cue lifts: that aspect's documents and the Q&A about it
         self._aspect_masks = {
-            aspect: np.array([a == aspect for a in self._doc_aspect], dtype=np.float64)
-            for aspect in {a for a in self._doc_aspect if a}
+            aspect: np.array([aspect in doc.aspects for doc in self.docs], dtype=np.float64)
+            for aspect in {a for doc in self.docs for a in doc.aspects}
         }
         self._service_docs = [
             np.flatnonzero(self._doc_service == i) for i in range(len(self._service_keys))
@@ -180,7 +180,7 @@ class Searcher:
         doc_dense = np.full(len(self.docs), floor, dtype=np.float64)
         np.maximum.at(doc_dense, row_docs, row_scores)
         doc_lex = self.lexical.scores(query)
-        cues = aspect_cues(query)
+        cues = aspect_weights(query)
         within = doc_dense.copy()
         ranked_services = _top(service_score, max(3, top_k))
         for service in ranked_services[: max(3, top_k)]:
@@ -188,10 +188,16 @@ class Searcher:
             lex = doc_lex[members]
             if lex.max() > 0:
                 within[members] += s.doc_lexical_weight * lex / lex.max()
-        for cue in cues:
+        # a document that answers several of the asked aspects (a tagged Q&A) counts the best one
+        boost = np.zeros(len(self.docs))
+        for cue, weight in cues.items():
             if cue in self._aspect_masks:
-                within += s.aspect_boost * self._aspect_masks[cue]
-        total = service_score[self._doc_service] + within
+                boost = np.maximum(boost, weight * self._aspect_masks[cue])
+        within += s.aspect_boost * boost
+        # a Q&A has a few phrasings against a section's dozen: a small lift evens the odds
+        if "other" in self._aspect_masks:
+            within += s.qa_boost * self._aspect_masks["other"]
+        total = s.service_weight * service_score[self._doc_service] + within
 
         top = ranked_services[0]
         second = ranked_services[1] if n_services > 1 else top

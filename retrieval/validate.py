@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from retrieval.knowledge import KNOWLEDGE_DIR, KnowledgeError, load_knowledge
+from retrieval.life_events import load_life_events
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,11 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         kb = load_knowledge(args.root)
+        events, _ = load_life_events(args.root)
     except KnowledgeError as exc:
         sys.stderr.write(f"knowledge base invalid:\n{exc}\n")
         return 1
     sys.stdout.write(
-        f"knowledge base OK: {len(kb.guides)} guides, {len(kb.halls)} halls, {len(kb.faq)} FAQ entries\n"
+        f"knowledge base OK: {len(kb.guides)} guides, {len(kb.halls)} halls, {len(kb.faq)} FAQ entries, {len(events)} life events\n"
     )
     return 0
 

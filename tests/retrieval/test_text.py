@@ -1,6 +1,6 @@
 import pytest
 
-from retrieval.aspects import aspect_cues
+from retrieval.aspects import STRONG, aspect_cues, aspect_weights
 from retrieval.text import normalise, tokens
 
 
@@ -40,3 +40,33 @@ def test_tokens_keep_service_terms_whole_and_drop_filler() -> None:
 )
 def test_aspect_cues(question: str, aspects: set[str]) -> None:
     assert aspect_cues(question) == aspects
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        # of two cues the one that ends the question is what it asks
+        ("办居住证的资格审核收费吗", "fee"),
+        ("换驾照要带什么材料 网上能办吗", "online"),
+        # a duration one must reach first is a condition, not how long the office takes
+        ("外地人在这里住多久才能办居住证", "conditions"),
+        ("高龄津贴一个月能领多少钱", "conditions"),  # an amount one receives is no fee
+        ("街道能办低保吗", "location"),  # a place, then a generic "能办吗"
+        ("周六能去交警队处理违章吗", "location"),
+        ("外地户口能在这边交医保吗", "conditions"),  # only "能……吗": conditions, weakly
+    ],
+)
+def test_aspect_weights_put_what_is_asked_first(question: str, asked: str) -> None:
+    weights = aspect_weights(question)
+    assert max(weights, key=weights.__getitem__) == asked, weights
+
+
+def test_particular_cases_lean_to_the_guide_qa() -> None:
+    # "过期了怎么换" asks what to do, not how long the office takes
+    assert "time_limit" not in aspect_weights("残疾证过期了怎么换")
+    assert aspect_weights("残疾证过期了怎么换")["process"] < STRONG
+    assert "other" in aspect_weights("可以让家人帮我代办吗")
+    assert "other" in aspect_weights("申请被驳回了怎么办")
+    assert "other" not in aspect_weights("护照办一下多少钱")
+    # aspect_cues names only main aspects, and not the weak hint of a bare "能……吗"
+    assert aspect_cues("可以让家人帮我代办吗") == set()
