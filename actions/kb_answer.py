@@ -23,6 +23,7 @@ from actions.forms.specs import FORM_FOR_SERVICE
 from actions.modes import is_elder
 from retrieval.aspects import aspect_cues
 from retrieval.documents import Document
+from retrieval.life_events import next_steps
 from retrieval.schema import ASPECT_NAMES
 from retrieval.searcher import SearcherHandle, SearchResult
 
@@ -181,14 +182,16 @@ class ActionAnswerFromKb(Action):
             return []
 
         elder = is_elder(tracker)
+        loop = asyncio.get_running_loop()
         doc_id = next(tracker.get_latest_entity_values("kb_doc"), None)
         full = bool(doc_id and doc_id.endswith(FULL_SUFFIX))
         doc_id = doc_id.removesuffix(FULL_SUFFIX) if doc_id else None
         if doc_id and doc_id in searcher.by_id:  # a button under an earlier answer
-            return self._answer(dispatcher, searcher.by_id[doc_id], 1.0, elder and not full)
+            doc = searcher.by_id[doc_id]
+            tips = await loop.run_in_executor(None, next_step_tips, doc, elder)
+            return self._answer(dispatcher, doc, 1.0, elder and not full, tips)
 
         text = (tracker.latest_message.get("text") or "").strip()
-        loop = asyncio.get_running_loop()
         result: SearchResult = await loop.run_in_executor(None, searcher.search, text)
         context = tracker.get_slot("kb_service")
         if context and context in searcher_services(searcher) and self._is_follow_up(text, result):
@@ -204,7 +207,8 @@ class ActionAnswerFromKb(Action):
 
         best = result.best
         if result.band == "answer" and best is not None:
-            return self._answer(dispatcher, best.document, result.confidence, elder)
+            tips = await loop.run_in_executor(None, next_step_tips, best.document, elder)
+            return self._answer(dispatcher, best.document, result.confidence, elder, tips)
         best_doc = best.document if best else None
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == "out_of_scope":  # not clearly ours: decline politely, offer no guesses
@@ -246,7 +250,11 @@ class ActionAnswerFromKb(Action):
 
     @staticmethod
     def _answer(
-        dispatcher: CollectingDispatcher, doc: Document, score: float, elder: bool = False
+        dispatcher: CollectingDispatcher,
+        doc: Document,
+        score: float,
+        elder: bool = False,
+        tips: tuple[str, list[dict[str, str]]] | None = None,
     ) -> list[dict[str, Any]]:
         text, buttons = f"{doc.answer}\n\n{source_line(doc)}", _related(doc)
         if elder:
@@ -270,7 +278,44 @@ class ActionAnswerFromKb(Action):
                 "yishi": {"trace": {"kb": _kb_trace(doc, "answer", score)}, "source": source}
             },
         )
+        if tips and tips[0]:
+            dispatcher.utter_message(text=tips[0], buttons=tips[1])
         return [SlotSet("kb_service", doc.service_id)] if doc.service_id else []
+
+
+# Next steps are offered after answers on how to get a service done, not after every detail.
+NEXT_STEP_ASPECTS = {"process", "materials", "conditions", "online"}
+
+
+def next_step_tips(doc: Document, elder: bool = False) -> tuple[str, list[dict[str, str]]]:
+    """What the citizen will probably need next: the next step of each life event the service is
+    in (knowledge/life_events.yaml) and, learned from conversations, what others asked next."""
+    if not doc.service_id or doc.aspect not in NEXT_STEP_ASPECTS or elder:
+        return "", []
+    return next_steps_text(doc.service_id)
+
+
+def next_steps_text(service_id: str, limit: int = 2) -> tuple[str, list[dict[str, str]]]:
+    from actions.forms import gateway
+
+    try:
+        steps = next_steps(service_id)[:limit]
+    except Exception:  # noqa: BLE001 - a broken life-events file must not break answers
+        logger.exception("life events unavailable")
+        steps = []
+    lines = [f"· {step.title}：{step.why}" for step in steps]
+    buttons = [kb_button(f"{step.service_id}#process", f"了解{step.title}"[:16]) for step in steps]
+    offered = {service_id, *(step.service_id for step in steps)}
+    for item in gateway.asked_next(service_id):
+        if item["service_id"] not in offered and len(buttons) < 3:
+            buttons.append(
+                kb_button(f"{item['service_id']}#process", f"大家还问：{item['title']}"[:16])
+            )
+            offered.add(item["service_id"])
+    if not lines and not buttons:
+        return "", []
+    head = "【接下来您可能还需要】" if lines else "【办这件事的人还常问】"
+    return "\n".join([head, *lines]), buttons
 
 
 def searcher_services(searcher: Any) -> set[str]:

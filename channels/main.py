@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 
 from channels import api
+from channels.admin import routes as admin_routes
 from channels.agent_console import routes as agent_routes
 from channels.agent_console.accounts import AccountStore
 from channels.applications import routes as application_routes
@@ -27,16 +28,26 @@ from channels.errors import install_error_handlers
 from channels.feedback import routes as feedback_routes
 from channels.feedback.store import FeedbackStore
 from channels.kb import routes as kb_routes
-from channels.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from channels.kb.insights import AskedNext
+from channels.kb.insights import router as insights_router
+from channels.middleware import SecurityHeadersMiddleware
 from channels.tickets import routes as ticket_routes
 from channels.tickets.store import TicketStore
+from channels.voice import routes as voice_routes
+from channels.voice.config import get_voice_settings
+from channels.voice.service import VoiceService
 from channels.web import routes as web_routes
+from channels.wechat import routes as wechat_routes
+from channels.wechat import simulator as wechat_simulator
+from channels.wechat.config import get_wechat_settings
+from channels.wechat.service import WechatChannel
 from retrieval.searcher import SearcherHandle
 from yishi.logging import setup_logging
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    voice_settings = get_voice_settings()
     setup_logging(settings.log_level, settings.log_json)
 
     @asynccontextmanager
@@ -74,13 +85,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             SenderLocks(),
         )
         app.state.chat = ChatService(rasa, transcript, settings.max_text_chars, app.state.handoff)
+        app.state.wechat = WechatChannel.create(get_wechat_settings(), engine, app.state.chat)
+        app.state.handoff.deliverers.update(app.state.wechat.deliverers())
         app.state.applications = ApplicationStore(sessions, settings.appointment_slot_capacity)
+        app.state.asked_next = AskedNext(sessions)
         app.state.health = HealthChecker(rasa, http, settings.action_url, settings.health_timeout_s)
         # loaded on first use: the gateway starts without the embedding model in memory
         app.state.kb = SearcherHandle()
+        # speech model loaded on the first recording (or in the background: YISHI_VOICE_PRELOAD)
+        app.state.voice = VoiceService.start(voice_settings)
         try:
             yield
         finally:
+            await app.state.wechat.aclose()
             await http.aclose()
             engine.dispose()
 
@@ -93,14 +110,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        voice_routes.VoiceBodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        voice_max_bytes=voice_settings.max_audio_bytes,
+    )
     app.include_router(api.router)
     app.include_router(kb_routes.router)
+    app.include_router(insights_router)
     app.include_router(application_routes.router)
     app.include_router(agent_routes.router)
+    app.include_router(admin_routes.router)
     app.include_router(ticket_routes.router)
     app.include_router(feedback_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(wechat_routes.router)
+    app.include_router(wechat_simulator.router)
+    app.include_router(voice_routes.router)
     app.mount("/static", StaticFiles(directory=web_routes.STATIC_DIR), name="static")
     app.mount("/agent-static", StaticFiles(directory=agent_routes.STATIC_DIR), name="agent-static")
+    app.mount("/admin-static", StaticFiles(directory=admin_routes.STATIC_DIR), name="admin-static")
     return app

@@ -11,6 +11,7 @@ import pytest
 
 from ops.stack import Stack, StackConfig
 from ops.train import train
+from tests.fixtures.fake_wechat import FakeWechat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +22,19 @@ def trained_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iterator[Stack]:
+def fake_wechat() -> Iterator[FakeWechat]:
+    """WeChat's server API, faked on 127.0.0.1; the stack's gateway talks to it."""
+    server = FakeWechat().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, trained_model: Path, fake_wechat: FakeWechat
+) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     config = StackConfig.on_free_ports(
         var_dir=base / "var",
@@ -29,7 +42,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iter
         rasa_token="test-token",
         model=trained_model,
         # agents serve around the clock in tests; service hours have tests of their own
-        extra_env={"YISHI_HANDOFF_HOURS": "00:00-24:00"},
+        extra_env={"YISHI_HANDOFF_HOURS": "00:00-24:00", **fake_wechat.gateway_env()},
     )
     running = Stack(config)
     running.start_all()

@@ -30,6 +30,7 @@ from actions.forms.specs import (
     ALL_SLOTS,
     FORM_BY_INTENT,
     FORM_BY_RASA_NAME,
+    FORM_FOR_SERVICE,
     FORMS,
     RENT_CAP_UNREGISTERED,
     Context,
@@ -43,6 +44,13 @@ from yishi.privacy import mask_pii
 logger = logging.getLogger(__name__)
 
 FAILURES_BEFORE_HUMAN = 3
+# the service whose guide a form files (for next steps after a submission)
+SERVICE_FOR_FORM = {
+    spec.form_id: service
+    for service, (intent, _) in FORM_FOR_SERVICE.items()
+    for spec in FORMS.values()
+    if spec.intent == intent
+}
 # answers that are sentences of their own: a word like 取消 inside them is not a command
 FREE_TEXT_SLOTS = frozenset({"description", "address"})
 _CANCEL = re.compile(
@@ -525,6 +533,13 @@ class ActionFinishForm(Action):
             buttons=[{"title": "查询办理进度", "payload": "/query_progress"}],
             json_message={"yishi": {"trace": {"receipt": receipt}}},
         )
+        service = SERVICE_FOR_FORM.get(spec.form_id)
+        if service:
+            from actions.kb_answer import next_steps_text
+
+            tip, buttons = await loop.run_in_executor(None, next_steps_text, service)
+            if tip:
+                dispatcher.utter_message(text=tip, buttons=buttons)
         return [*reset, SlotSet("last_receipt", receipt)]
 
     @staticmethod

@@ -68,6 +68,11 @@ def lookup(receipt: str, mobile_last4: str) -> dict[str, Any]:
     return result
 
 
+def history(sender: str) -> dict[str, Any]:
+    result: dict[str, Any] = _call("GET", "/internal/history", params={"sender": sender})
+    return result
+
+
 def free_places(hall: str, day: str) -> dict[str, int]:
     try:
         result: dict[str, int] = _call(
@@ -77,3 +82,26 @@ def free_places(hall: str, day: str) -> dict[str, int]:
     except GatewayError:
         logger.warning("appointment availability unknown for %s %s", hall, day)
         return {}
+
+
+_asked_next: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+ASKED_NEXT_TTL_S = 600.0
+
+
+def asked_next(service_id: str) -> list[dict[str, Any]]:
+    """Services citizens most often asked about right after `service_id` (learned from
+    conversations by the gateway); cached for ten minutes; empty when the gateway is away."""
+    import time
+
+    now = time.monotonic()
+    cached = _asked_next.get(service_id)
+    if cached and now - cached[0] < ASKED_NEXT_TTL_S:
+        return cached[1]
+    try:
+        items: list[dict[str, Any]] = _call(
+            "GET", "/internal/insights/next", params={"service_id": service_id}
+        )["items"]
+    except (GatewayError, KeyError, TypeError):
+        items = []
+    _asked_next[service_id] = (now, items)
+    return items

@@ -14,7 +14,7 @@ import hmac
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -138,6 +138,45 @@ async def _lookup(body: LookupRequest, store: ApplicationStore) -> dict[str, Any
 )
 async def internal_lookup(body: LookupRequest, store: StoreDep) -> dict[str, Any]:
     return await _lookup(body, store)
+
+
+@router.get("/internal/history", dependencies=[Depends(require_internal)], include_in_schema=False)
+async def history(
+    request: Request, store: StoreDep, sender: str = Query(min_length=3, max_length=160)
+) -> dict[str, Any]:
+    """A citizen's recent applications and 12345 tickets on their own channel (the sender id is
+    the identity: the bot asks only for the conversation it is in)."""
+    applications = await run_in_threadpool(lambda: store.list(limit=10, sender=sender))
+    tickets = await run_in_threadpool(
+        lambda: request.app.state.tickets.list(sender=sender, limit=10)
+    )
+    return {
+        "applications": [
+            {
+                "receipt": a.receipt,
+                "form_id": a.form_id,
+                "status": a.status,
+                "created_at": a.created_at.isoformat(timespec="seconds"),
+            }
+            for a in applications
+        ],
+        "tickets": [
+            {
+                k: t.get(k)
+                for k in (
+                    "number",
+                    "receipt",
+                    "category",
+                    "status",
+                    "department",
+                    "due_at",
+                    "overdue",
+                    "answer",
+                )
+            }
+            for t in tickets
+        ],  # fmt: skip
+    }
 
 
 @router.post("/api/progress", tags=["applications"])

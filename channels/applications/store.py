@@ -217,10 +217,16 @@ class ApplicationStore:
             return {"receipt": app.receipt, "status": app.status, "history": _history(app)}
 
     def list(
-        self, status: str | None = None, form_id: str | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        form_id: str | None = None,
+        limit: int = 100,
+        sender: str | None = None,
     ) -> list[Application]:
         with self._sessions() as db:
             query = select(Application).order_by(Application.id.desc()).limit(limit)
+            if sender:
+                query = query.where(Application.sender == sender)
             if status:
                 query = query.where(Application.status == status)
             if form_id:

@@ -1,4 +1,5 @@
-"""The citizen web chat page (phone-sized, Chinese UI); it uses POST /api/chat."""
+"""The citizen web chat pages (phone-sized, Chinese UI): `/` and the 长辈版 `/elder`; both use
+POST /api/chat."""
 
 from __future__ import annotations
 
@@ -15,3 +16,9 @@ router = APIRouter()
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/elder", include_in_schema=False)
+async def elder() -> FileResponse:
+    """The 长辈版 page: large type, big buttons, answers read aloud, press-and-hold voice."""
+    return FileResponse(STATIC_DIR / "elder.html", headers={"Cache-Control": "no-cache"})

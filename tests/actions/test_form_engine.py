@@ -140,7 +140,7 @@ def test_anonymous_complaints_skip_contact_details() -> None:
 
 
 def test_rent_amount_follows_the_guide_rule() -> None:
-    values = {
+    values: dict[str, Any] = {
         "name": "李四",
         "id_number": ID_NUMBER,
         "fund_account": "320100123456",

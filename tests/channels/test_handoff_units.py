@@ -20,7 +20,7 @@ from channels.core.store import make_engine
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> sessionmaker:  # type: ignore[type-arg]
+def sessions(tmp_path: Path) -> sessionmaker:
     return sessionmaker(make_engine(f"sqlite:///{tmp_path / 'app.db'}"), expire_on_commit=False)
 
 
@@ -54,7 +54,7 @@ def test_upset_detection(text: str, upset: bool) -> None:
     assert is_upset(text) is upset
 
 
-def test_queue_accept_is_first_come_and_exclusive(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
+def test_queue_accept_is_first_come_and_exclusive(sessions: sessionmaker) -> None:
     store = ConversationStore(sessions)
     for sender in ("web:a", "web:b"):
         store.ensure(sender, "standard")
@@ -84,7 +84,7 @@ def test_queue_accept_is_first_come_and_exclusive(sessions: sessionmaker) -> Non
     assert store.get("web:b").state == QUEUED  # type: ignore[union-attr]
 
 
-def test_summary_is_masked(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
+def test_summary_is_masked(sessions: sessionmaker) -> None:
     store = ConversationStore(sessions)
     store.ensure("web:c", "standard")
     store.enqueue("web:c", "citizen_request", "我的手机13812345678，身份证110101199003071234")
@@ -93,7 +93,7 @@ def test_summary_is_masked(sessions: sessionmaker) -> None:  # type: ignore[type
     assert "138****5678" in summary
 
 
-def test_accounts_hash_throttle_and_sessions(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
+def test_accounts_hash_throttle_and_sessions(sessions: sessionmaker) -> None:
     accounts = AccountStore(sessions, max_failures=3, idle_timeout_s=60, session_ttl_s=3600)
     staff = accounts.create("agent1", "张敏", "1001", "agent", "correct-horse-1")
     assert staff.label == "张敏（工号1001）"
@@ -119,7 +119,7 @@ def test_accounts_hash_throttle_and_sessions(sessions: sessionmaker) -> None:  #
     assert accounts.session(token) is None
 
 
-def test_idle_sessions_expire(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
+def test_idle_sessions_expire(sessions: sessionmaker) -> None:
     accounts = AccountStore(sessions, idle_timeout_s=1)
     accounts.create("agent2", "王强", "1002", "agent", "correct-horse-2")
     _, token, _ = accounts.login("agent2", "correct-horse-2", "10.0.0.1")
@@ -127,7 +127,7 @@ def test_idle_sessions_expire(sessions: sessionmaker) -> None:  # type: ignore[t
     assert accounts.session(token) is None
 
 
-def test_disabling_an_account_ends_its_sessions(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
+def test_disabling_an_account_ends_its_sessions(sessions: sessionmaker) -> None:
     accounts = AccountStore(sessions)
     accounts.create("agent3", "赵丽", "1003", "agent", "correct-horse-3")
     _, token, _ = accounts.login("agent3", "correct-horse-3", "10.0.0.1")
@@ -137,7 +137,7 @@ def test_disabling_an_account_ends_its_sessions(sessions: sessionmaker) -> None:
         accounts.login("agent3", "correct-horse-3", "10.0.0.1")
 
 
-def test_audit_log_is_append_only(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
+def test_audit_log_is_append_only(sessions: sessionmaker) -> None:
     accounts = AccountStore(sessions)
     accounts.audit("agent1", "unmask", "web:x", reason="核实身份")
     entry = accounts.audit_log(action="unmask")[0]

@@ -92,6 +92,8 @@ def test_id_card_appointment_with_mistakes_edits_and_progress_lookup(gateway: ht
     c.say("确认提交")
     receipt = c.receipt()
     assert c.form is None
+    # the next step of the life event 身份证丢了: a temporary ID card while waiting
+    assert "接下来您可能还需要" in c.text and "临时居民身份证" in c.text
     c.say("确认")  # a second confirmation makes no second record
     listed = gateway.get(
         "/api/admin/applications", headers=ADMIN, params={"form_id": "id_card_lost_appointment"}
@@ -179,7 +181,13 @@ def test_complaint_ticket_and_cancel_after_confirmation(gateway: httpx.Client) -
         c.say(text)
     assert "请核对" in c.text
     c.say("确认提交")
-    assert c.found_by_lookup(c.receipt(), "13912345678")["form_id"] == "complaint_12345_ticket"
+    receipt = c.receipt()
+    assert c.found_by_lookup(receipt, "13912345678")["form_id"] == "complaint_12345_ticket"
+    # the complaint is a 12345 ticket too, routed by its content; the citizen can list both
+    c.say("我办过哪些事")
+    assert c.last["trace"]["intent"]["name"] == "ask_my_history"
+    assert receipt in c.text and "12345投诉工单" in c.text and "生态环境" in c.text
+    assert "还没有办过" in Citizen(gateway).say("我的办件记录")["replies"][0]["text"]
 
     d = Citizen(gateway)
     d.say("我要举报")

@@ -97,7 +97,7 @@ class Agent:
         while True:
             event = json.loads(self.socket.recv(timeout=timeout))
             if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
-                return event  # type: ignore[no-any-return]
+                return event
 
     def offline(self) -> None:
         if self.socket is not None:
@@ -131,7 +131,7 @@ def _queued_sender(agent: Agent, sender: str) -> dict[str, Any]:
         event = agent.event("queue")
         for item in event["items"]:
             if item["sender"] == sender:
-                return item  # type: ignore[no-any-return]
+                return item
 
 
 def test_queue_accept_reply_and_hand_back(gateway: httpx.Client, agent: Agent) -> None:

@@ -1,0 +1,1 @@
+"""Voice input: recorded speech → transcript → the services it most likely means → chat."""
