@@ -4,6 +4,13 @@ Writes docs.jsonl, index.faiss + rows.npy (dense), bm25/ (lexical) and manifest.
 dim, normalised, doc count, corpus and lexicon sha256, calibration fitted on the eval dev split)
 into a temporary directory, then renames it and points indexes/CURRENT at it atomically, so a
 running process never sees half an index.
+
+Vectors already computed (passages, question phrasings and the dev questions calibration
+searches with) come from an embedding cache, so after a small edit only what changed is
+embedded and the model is not even loaded when nothing did. `--progress-file PATH` keeps a
+JSON object `{"stage", "step", "steps", "done", "total"}` up to date in PATH (written
+atomically), ending with `{"stage": "done", "kb_version", "seconds", …}` or
+`{"stage": "error", "error"}`: the admin page's progress bar reads it.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import shutil
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -32,13 +40,87 @@ from retrieval.lexical import BM25_SERVICES_DIR, LexicalIndex
 from retrieval.manifest import CURRENT_FILE, DOCS_FILE, MANIFEST_FILE, corpus_sha256
 from retrieval.schema import EvalFile, EvalQuestion
 from retrieval.searcher import service_key
-from retrieval.text import lexicon_sha256
+from retrieval.text import lexicon_sha256, normalise
 
 if TYPE_CHECKING:
     from retrieval.encoder import Encoder
 
 logger = logging.getLogger(__name__)
 KEEP_VERSIONS = 3
+# the build's stages, in order, as the progress file names them
+STAGES = ("knowledge", "embed", "index", "calibrate", "publish")
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+class ProgressFile:
+    """`{"stage", "step", "steps", "done", "total", "updated_at"}` in a JSON file, replaced
+    atomically so a reader never sees half of it; written at most every 0.2 s within a stage."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.started = time.monotonic()
+        self._last: tuple[str, float] = ("", 0.0)
+        self.totals: dict[str, int] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, data: dict[str, Any]) -> None:
+        data = {**data, "updated_at": time.time()}
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        self.totals[stage] = total
+        if stage == self._last[0] and done < total and now - self._last[1] < 0.2:
+            return
+        self._last = (stage, now)
+        step = STAGES.index(stage) + 1 if stage in STAGES else 0
+        self.write({"stage": stage, "step": step, "steps": len(STAGES), "done": done,
+                    "total": total, "elapsed": round(now - self.started, 1)})  # fmt: skip
+
+
+class LazyEncoder:
+    """The encoder, loaded only when something has to be embedded: a rebuild whose vectors
+    are all cached never loads the model. Its id and size come from yishi_model.json."""
+
+    def __init__(self, settings: RetrievalSettings, model_id: str, dim: int) -> None:
+        self._settings = settings
+        self.model_id = model_id
+        self.dim = dim
+        self._encoder: Encoder | None = None
+
+    @classmethod
+    def for_settings(cls, settings: RetrievalSettings) -> Encoder | LazyEncoder:
+        meta = settings.model_dir / "yishi_model.json"
+        try:
+            marker = json.loads(meta.read_text(encoding="utf-8"))
+            return cls(settings, str(marker["model_id"]), int(marker["dim"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            from retrieval.encoder import Encoder
+
+            return Encoder(settings.model_dir, batch_size=settings.batch_size)
+
+    def _loaded(self) -> Encoder:
+        if self._encoder is None:
+            from retrieval.encoder import Encoder
+
+            self._encoder = Encoder(self._settings.model_dir, batch_size=self._settings.batch_size)
+            if (self._encoder.model_id, self._encoder.dim) != (self.model_id, self.dim):
+                raise RuntimeError(
+                    f"{self._settings.model_dir}: yishi_model.json disagrees with the model"
+                )
+        return self._encoder
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._loaded().encode_queries(texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._loaded().encode_passages(texts)
 
 
 class EmbeddingCache:
@@ -76,17 +158,20 @@ class EmbeddingCache:
 
 
 def embed_rows(
-    encoder: Encoder,
+    encoder: Encoder | LazyEncoder,
     rows: list[tuple[str, str]],
     cache: EmbeddingCache | None,
     batch_size: int,
     quiet: bool,
+    progress: Progress = _no_progress,
+    stage: str = "embed",
 ) -> np.ndarray:
     """rows: (kind, text) with kind "query" or "passage"; returns [n, dim] float32."""
     keys = [EmbeddingCache.key(kind, text) for kind, text in rows]
     known = cache.get_many(keys) if cache else {}
     todo = [i for i, key in enumerate(keys) if key not in known]
     fresh: dict[str, np.ndarray] = {}
+    progress(stage, 0, len(todo))
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=quiet or not todo) as bar:
         for kind in ("query", "passage"):
             idx = [i for i in todo if rows[i][0] == kind]
@@ -101,6 +186,7 @@ def embed_rows(
                 for i, vector in zip(batch, vectors, strict=True):
                     fresh[keys[i]] = vector
                 bar.update(len(batch))
+                progress(stage, len(fresh), len(todo))
     if cache and fresh:
         cache.put_many(fresh)
     known.update(fresh)
@@ -127,7 +213,11 @@ def load_eval(knowledge_dir: Path, split: str) -> list[EvalQuestion]:
 
 
 def fit_calibration(
-    searcher_dir: Path, encoder: Encoder, settings: RetrievalSettings
+    searcher_dir: Path,
+    encoder: Encoder | LazyEncoder,
+    settings: RetrievalSettings,
+    cache: EmbeddingCache | None = None,
+    progress: Progress = _no_progress,
 ) -> Calibration:
     """Fit confidence weights and band thresholds on the dev split (never the test split)."""
     from sklearn.linear_model import LogisticRegression
@@ -138,11 +228,25 @@ def fit_calibration(
     if not dev:
         logger.warning("no dev questions under knowledge/eval: default calibration")
         return Calibration()
-    searcher = Searcher(searcher_dir, encoder, settings, check_corpus=False)
+    searcher = Searcher(searcher_dir, encoder, settings, check_corpus=False)  # type: ignore[arg-type]
     searcher.calibration = Calibration()
+    # the dev questions as the searcher embeds them (normalised), from the cache when known
+    # one progress count: the questions to embed (none when cached), then every search
+    embedding = [0]
+
+    def embed_progress(stage: str, done: int, total: int) -> None:
+        embedding[0] = total
+        progress("calibrate", done, total + len(dev))
+
+    vectors = embed_rows(
+        encoder, [("query", normalise(q.q)) for q in dev], cache, settings.batch_size,
+        quiet=True, progress=embed_progress, stage="calibrate",
+    )  # fmt: skip
     x, y, in_scope, exact, service_top = [], [], [], [], []
-    for q in dev:
-        result = searcher.search(q.q)
+    for number, (q, vector) in enumerate(zip(dev, vectors, strict=True), 1):
+        if number % 10 == 0 or number == len(dev):
+            progress("calibrate", embedding[0] + number, embedding[0] + len(dev))
+        result = searcher.search(q.q, vector=vector)
         top = result.best.service_id if result.best else None
         x.append([result.features[name] for name in FEATURES])
         exact.append(result.features["dense_top"] >= searcher.calibration.exact_match)
@@ -262,17 +366,20 @@ def current_is_fresh(settings: RetrievalSettings) -> Path | None:
 
 
 def build(
-    settings: RetrievalSettings | None = None, encoder: Encoder | None = None, quiet: bool = False
+    settings: RetrievalSettings | None = None,
+    encoder: Encoder | LazyEncoder | None = None,
+    quiet: bool = False,
+    progress: Progress = _no_progress,
 ) -> Path:
     settings = settings or get_retrieval_settings()
     started = time.monotonic()
+    progress("knowledge", 0, 1)
+    corpus = corpus_sha256(settings.knowledge_dir)
     kb = load_knowledge(settings.knowledge_dir)
     docs = build_documents(kb)
     if encoder is None:
-        from retrieval.encoder import Encoder
-
-        encoder = Encoder(settings.model_dir, batch_size=settings.batch_size)
-    corpus = corpus_sha256(settings.knowledge_dir)
+        encoder = LazyEncoder.for_settings(settings)
+    progress("knowledge", 1, 1)
     version = f"{time.strftime('%Y%m%d-%H%M%S')}-{corpus[:8]}"
     settings.index_root.mkdir(parents=True, exist_ok=True)
     tmp = settings.index_root / f".tmp-{version}-{os.getpid()}"
@@ -282,9 +389,48 @@ def build(
     cache_key = hashlib.sha1(encoder.model_id.encode()).hexdigest()[:12]
     cache = EmbeddingCache(settings.cache_dir / f"embeddings-{cache_key}.sqlite")
     try:
-        vectors = embed_rows(encoder, rows, cache, settings.batch_size, quiet)
+        vectors = embed_rows(encoder, rows, cache, settings.batch_size, quiet, progress)
+        progress("index", 0, 1)
+        _write_index(tmp, docs, vectors, owners, settings)
+        manifest = {
+            "kb_version": version,
+            "model_id": encoder.model_id,
+            "dim": encoder.dim,
+            "normalised": True,
+            "index_type": settings.index_type,
+            "doc_count": len(docs),
+            "row_count": len(rows),
+            "service_count": len(kb.guides),
+            "faq_count": len(kb.faq),
+            "corpus_sha256": corpus,
+            "lexicon_sha256": lexicon_sha256(),
+            "eval_sha256": eval_sha256(settings.knowledge_dir),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+        progress("index", 1, 1)
+        calibration = fit_calibration(tmp, encoder, settings, cache, progress)
     finally:
         cache.close()
+    progress("publish", 0, 1)
+    manifest["calibration"] = calibration.to_json()
+    manifest["build_seconds"] = round(time.monotonic() - started, 1)
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+    final = settings.index_root / version
+    os.replace(tmp, final)
+    write_current(settings.index_root, version)
+    prune(settings.index_root, version)
+    progress("publish", 1, 1)
+    return final
+
+
+def _write_index(
+    tmp: Path,
+    docs: list[Document],
+    vectors: np.ndarray,
+    owners: np.ndarray,
+    settings: RetrievalSettings,
+) -> None:
     DenseIndex(make_index(vectors, settings.index_type), owners, len(docs)).save(tmp)
     LexicalIndex.build([doc.lexical_text for doc in docs]).save(tmp)
     by_service: dict[str, list[str]] = {}
@@ -296,31 +442,6 @@ def build(
     with (tmp / DOCS_FILE).open("w", encoding="utf-8") as handle:
         for doc in docs:
             handle.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
-    manifest = {
-        "kb_version": version,
-        "model_id": encoder.model_id,
-        "dim": encoder.dim,
-        "normalised": True,
-        "index_type": settings.index_type,
-        "doc_count": len(docs),
-        "row_count": len(rows),
-        "service_count": len(kb.guides),
-        "faq_count": len(kb.faq),
-        "corpus_sha256": corpus,
-        "lexicon_sha256": lexicon_sha256(),
-        "eval_sha256": eval_sha256(settings.knowledge_dir),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
-    calibration = fit_calibration(tmp, encoder, settings)
-    manifest["calibration"] = calibration.to_json()
-    manifest["build_seconds"] = round(time.monotonic() - started, 1)
-    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
-    final = settings.index_root / version
-    os.replace(tmp, final)
-    write_current(settings.index_root, version)
-    prune(settings.index_root, version)
-    return final
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,19 +450,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--if-stale", action="store_true", help="skip when CURRENT is built from the same inputs"
     )
+    parser.add_argument(
+        "--progress-file",
+        type=Path,
+        help='keep {"stage", "step", "steps", "done", "total"} (JSON) up to date in this file',
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
+    progress = ProgressFile(args.progress_file) if args.progress_file else None
     if args.if_stale and (fresh := current_is_fresh(get_retrieval_settings())) is not None:
         sys.stdout.write(f"index {fresh.name} is up to date; nothing to build\n")
+        if progress:
+            progress.write({"stage": "done", "kb_version": fresh.name, "skipped": True,
+                            "seconds": round(time.monotonic() - started, 1)})  # fmt: skip
         return 0
     try:
-        directory = build(quiet=args.quiet)
+        directory = build(quiet=args.quiet, progress=progress or _no_progress)
     except KnowledgeError as exc:
         sys.stderr.write(f"knowledge base invalid:\n{exc}\n")
+        if progress:
+            progress.write({"stage": "error", "error": "knowledge_invalid", "detail": str(exc)})
         return 1
+    except Exception as exc:
+        if progress:
+            progress.write({"stage": "error", "error": type(exc).__name__, "detail": str(exc)})
+        raise
     manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
     cal = manifest["calibration"]
+    if progress:
+        progress.write(
+            {
+                "stage": "done",
+                "kb_version": manifest["kb_version"],
+                "seconds": round(time.monotonic() - started, 1),
+                "doc_count": manifest["doc_count"],
+                "embedded": progress.totals.get("embed", 0),
+            }
+        )
     sys.stdout.write(
         f"index {manifest['kb_version']}: {manifest['doc_count']} documents, {manifest['row_count']} rows, "
         f"model {manifest['model_id']}, built in {time.monotonic() - started:.1f} s\n"

@@ -16,6 +16,10 @@ class IndexMismatchError(RuntimeError):
     """The index on disk does not belong to this model, corpus or lexicon (or is missing)."""
 
 
+class CorpusChangedError(IndexMismatchError):
+    """The index was built from an earlier state of knowledge/ (edited since the build)."""
+
+
 def corpus_sha256(knowledge_dir: Path) -> str:
     digest = hashlib.sha256()
     for part in CORPUS_PARTS:

@@ -27,6 +27,7 @@ from retrieval.manifest import (
     CURRENT_FILE,
     DOCS_FILE,
     MANIFEST_FILE,
+    CorpusChangedError,
     IndexMismatchError,
     corpus_sha256,
 )
@@ -139,7 +140,7 @@ class Searcher:
                 f"{self.directory}: the lexicon changed since the build; run `make index`"
             )
         if check_corpus and m.get("corpus_sha256") != corpus_sha256(self.settings.knowledge_dir):
-            raise IndexMismatchError(
+            raise CorpusChangedError(
                 f"{self.directory}: knowledge/ changed since the build; run `make index`"
             )
 
@@ -152,13 +153,20 @@ class Searcher:
         return cls(settings.index_root / pointer.read_text().strip(), encoder, settings)
 
     # -- scoring ------------------------------------------------------------------------------
-    def search(self, query: str, top_k: int | None = None) -> SearchResult:
+    def search(
+        self, query: str, top_k: int | None = None, vector: np.ndarray | None = None
+    ) -> SearchResult:
         """Rank services by their best rows (dense top-k mean + service-level BM25), then pick
-        the document of the top service whose rows, words and aspect cue fit the question."""
+        the document of the top service whose rows, words and aspect cue fit the question.
+
+        `vector`: the query's embedding when the caller has it already (the build's
+        calibration takes the dev questions' vectors from its cache); it must be the
+        embedding of `normalise(query)`."""
         s = self.settings
         top_k = top_k or s.top_k
         query = normalise(query)
-        vector = self.encoder.encode_queries([query])[0]
+        if vector is None:
+            vector = self.encoder.encode_queries([query])[0]
         row_scores, row_docs = self.dense.search_rows(vector, s.dense_candidates)
         n_services = len(self._service_keys)
         floor = float(row_scores[-1]) if row_scores.size else 0.0
@@ -285,7 +293,7 @@ class SearcherHandle:
             pointer = self.settings.index_root / CURRENT_FILE
             current = pointer.read_text().strip() if pointer.exists() else None
             if self._searcher is None or current != self._pointer_seen:
-                searcher = Searcher.open(self.encoder, self.settings)
+                searcher = self._open()
                 if self._searcher is not None:
                     logger.info(
                         "knowledge index swapped: %s → %s",
@@ -294,3 +302,15 @@ class SearcherHandle:
                     )
                 self._searcher, self._pointer_seen = searcher, current
             return self._searcher
+
+    def _open(self) -> Searcher:
+        """The CURRENT index. One built before the latest knowledge edit is still served (its
+        answers come from its own docs.jsonl, so they stay consistent) until the rebuild that
+        an edit calls for; a model or lexicon mismatch is refused as always."""
+        try:
+            return Searcher.open(self.encoder, self.settings)
+        except CorpusChangedError as exc:
+            logger.warning("%s; serving it until the index is rebuilt", exc)
+            pointer = self.settings.index_root / CURRENT_FILE
+            directory = self.settings.index_root / pointer.read_text().strip()
+            return Searcher(directory, self.encoder, self.settings, check_corpus=False)

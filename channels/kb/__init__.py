@@ -1,1 +1,2 @@
-"""Knowledge-base routes of the gateway: hit testing and readable guide pages."""
+"""Knowledge-base routes of the gateway: hit testing, readable guide pages, and the admin's
+knowledge loop (edits, FAQ drafts from agents' replies, index rebuilds; see admin.py)."""

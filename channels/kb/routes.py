@@ -36,6 +36,9 @@ class KbHit(BaseModel):
     score: float
     dense: float
     lexical: float
+    # the guide version (or FAQ entry version) the hit's answer comes from, and since when
+    guide_version: str | None = None
+    effective_date: str | None = None
 
 
 class KbSearchResponse(BaseModel):
@@ -74,7 +77,14 @@ async def kb_search(body: KbSearchRequest, kb: KbDep) -> KbSearchResponse:
         kb_version=searcher.kb_version,
         band=result.band,
         confidence=round(result.confidence, 4),
-        hits=[KbHit(**hit.summary()) for hit in result.hits],
+        hits=[
+            KbHit(
+                **hit.summary(),
+                guide_version=hit.document.source.get("guide_version"),
+                effective_date=hit.document.source.get("effective_date"),
+            )
+            for hit in result.hits
+        ],
         services=[{"service_id": s, "score": round(v, 5)} for s, v in result.services],
     )
 

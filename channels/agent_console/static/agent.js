@@ -776,6 +776,13 @@
     }
     node.appendChild(meta);
     node.appendChild(make('div', 'msg-text', asText(message.text)));
+    if (mine && message.id !== undefined && message.id !== null && message.id !== '') {
+      const promote = make('button', 'btn btn-small msg-faq', '转为FAQ草稿');
+      promote.type = 'button';
+      promote.dataset.id = String(message.id);
+      promote.setAttribute('aria-label', `把这条回复转为FAQ草稿：${asText(message.text).slice(0, 30)}`);
+      node.appendChild(promote);
+    }
     if (author === 'bot') {
       const chips = traceChips(message.trace);
       if (chips) node.appendChild(chips);
@@ -862,6 +869,69 @@
       els.unmaskError.textContent = errorText(error);
     } finally {
       els.unmaskSubmit.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- FAQ drafts from own replies
+
+  // what citizens say to reach or leave a person is not the question an answer belongs to
+  const CONTROL_TEXT = /^(?:人工|真人|不等了|登记回电|你好|您好|在吗|还在吗|谢谢|好的)[。！!？?]*$|转人工|找真人|人工客服|我要人工/;
+  const faq = { node: null, sender: null, messageId: null };
+
+  /** The citizen question before an agent's message in the transcript. */
+  function questionBefore(node) {
+    for (let prev = node.previousElementSibling; prev; prev = prev.previousElementSibling) {
+      if (prev.dataset.author !== 'citizen') continue;
+      const text = asText(prev.querySelector('.msg-text') && prev.querySelector('.msg-text').textContent).trim();
+      if (text && !CONTROL_TEXT.test(text)) return text;
+    }
+    return '';
+  }
+
+  function openFaqDialog(button) {
+    const node = button.closest('.msg');
+    if (!node || !state.openSender) return;
+    faq.node = button;
+    faq.sender = state.openSender;
+    faq.messageId = Number(button.dataset.id);
+    els.faqQuestion.value = questionBefore(node);
+    els.faqAnswer.value = asText(node.querySelector('.msg-text').textContent);
+    els.faqError.textContent = '';
+    els.faqSubmit.disabled = false;
+    els.faqDialog.showModal();
+    (els.faqQuestion.value ? els.faqAnswer : els.faqQuestion).focus();
+  }
+
+  async function submitFaqDraft(event) {
+    event.preventDefault();
+    const question = els.faqQuestion.value.trim();
+    const answer = els.faqAnswer.value.trim();
+    if (question.length < 4 || answer.length < 4) {
+      els.faqError.textContent = question.length < 4 ? '请填写市民问题（至少4个字）。' : '请填写答案（至少4个字）。';
+      (question.length < 4 ? els.faqQuestion : els.faqAnswer).focus();
+      return;
+    }
+    els.faqSubmit.disabled = true;
+    els.faqError.textContent = '';
+    try {
+      const draft = await api('POST', '/api/agent/faq-drafts', {
+        sender: faq.sender, message_id: faq.messageId, question, answer,
+      });
+      els.faqDialog.close();
+      if (faq.node) {
+        // still focusable (aria-disabled), so focus returns where it was
+        faq.node.textContent = '已转为FAQ草稿';
+        faq.node.setAttribute('aria-label', `已转为FAQ草稿（编号${draft.id}）`);
+        faq.node.setAttribute('aria-disabled', 'true');
+        faq.node.focus();
+      }
+      toast(`已转为FAQ草稿（编号${draft.id}），等待管理员审核。`, 'info');
+      announce('已转为FAQ草稿');
+    } catch (error) {
+      if (error.status === 401) return;
+      els.faqError.textContent = errorText(error);
+    } finally {
+      els.faqSubmit.disabled = false;
     }
   }
 
@@ -1460,6 +1530,13 @@
       closeError: $('close-error'),
       closeSubmit: $('close-submit'),
       closeCancel: $('close-cancel'),
+      faqDialog: $('faq-dialog'),
+      faqForm: $('faq-form'),
+      faqQuestion: $('faq-question'),
+      faqAnswer: $('faq-answer'),
+      faqError: $('faq-error'),
+      faqSubmit: $('faq-submit'),
+      faqCancel: $('faq-cancel'),
     };
 
     els.loginForm.addEventListener('submit', submitLogin);
@@ -1497,6 +1574,15 @@
     els.unmaskOpen.addEventListener('click', openUnmaskDialog);
     els.unmaskForm.addEventListener('submit', submitUnmask);
     els.unmaskCancel.addEventListener('click', () => els.unmaskDialog.close());
+
+    els.transcript.addEventListener('click', (event) => {
+      const button = event.target.closest('button.msg-faq');
+      if (button && button.getAttribute('aria-disabled') !== 'true' && els.transcript.contains(button)) {
+        openFaqDialog(button);
+      }
+    });
+    els.faqForm.addEventListener('submit', submitFaqDraft);
+    els.faqCancel.addEventListener('click', () => els.faqDialog.close());
 
     els.closeOpen.addEventListener('click', openCloseDialog);
     els.closeForm.addEventListener('submit', submitClose);
