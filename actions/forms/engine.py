@@ -7,6 +7,10 @@ in the same message, "为什么要填这个", an edit ("手机号填错了"), a 
 first), a knowledge question (answered, then the form goes on), a request for a person or an
 emergency. The engine then names the next slot to ask (`requested_slot`), or ends the form, and
 `action_finish_form` submits, cancels or hands over. State lives in the `form_state` slot.
+
+Personal values (身份证号, 手机号, 银行卡号…) never stay in Rasa's tracker: the actions below
+reveal the vault tokens in the slots when they start and seal new values into tokens before they
+return (actions/forms/vault.py); FormEngine itself only ever sees plain values.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.forms import gateway
+from actions.forms import gateway, vault
 from actions.forms.extract import extract_slots
 from actions.forms.specs import (
     ALL_SLOTS,
@@ -65,6 +69,7 @@ _YES = re.compile(
 )
 _NO = re.compile(r"^(不对|不是|错了|说错|不|没有|no|NO)")
 _QUESTION = re.compile(r"[?？]|吗|怎么|多少|什么|哪|几|咋|能不能|可不可以|是否|要不要")
+VAULT_AWAY = "抱歉，系统暂时无法保存或读取您填写的信息，请稍后再试，或拨打12345政务服务便民热线。"
 # which slot an edit is about, by the words citizens use for it
 EDIT_TARGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("id_number", ("身份证",)),
@@ -401,7 +406,21 @@ class ValidateFormAction(Action, ABC):
         engine = FormEngine(self.spec, tracker, dispatcher)
         if not requested or requested not in tracker.slots_to_validate() or not text:
             return engine._events()  # activation, or a run without a new answer
-        return await engine.handle(text, requested)
+        sender = tracker.sender_id
+        try:
+            revealed = await vault.reveal(sender, engine.values)
+            engine.values = {k: v for k, v in revealed.items() if v is not None}
+            engine.state = await vault.reveal(sender, engine.state)
+        except gateway.GatewayError:
+            dispatcher.utter_message(text=VAULT_AWAY)
+            engine._set(requested, None)  # the raw message must not count as the answer
+            return engine._events()
+        events = await engine.handle(text, requested)
+        try:
+            return await vault.seal(sender, events)
+        except gateway.GatewayError:
+            dispatcher.utter_message(text=VAULT_AWAY)
+            return vault.drop_personal(events)
 
 
 class AskSlotAction(Action, ABC):
@@ -421,7 +440,11 @@ class AskSlotAction(Action, ABC):
         state = tracker.get_slot("form_state") or {}
         if spec is None or state.get("pending"):
             return []  # a cancel question is waiting for its answer
-        values = _values(tracker, spec)
+        try:
+            values = await vault.reveal(tracker.sender_id, _values(tracker, spec))
+        except gateway.GatewayError:
+            dispatcher.utter_message(text=VAULT_AWAY)
+            return []
         if self.slot_name == "confirm":
             dispatcher.utter_message(
                 text=summary(spec, values),
@@ -473,7 +496,10 @@ class ActionPrefillForm(Action):
         dispatcher.utter_message(
             text=f"好的，我来帮您办理“{spec.title}”，一次问一项，随时可以说“不办了”或“为什么要填这个”。"
         )
-        return events
+        try:
+            return await vault.seal(tracker.sender_id, events)
+        except gateway.GatewayError:
+            return vault.drop_personal(events)  # asked for again, one at a time
 
 
 class ActionFinishForm(Action):
@@ -491,8 +517,8 @@ class ActionFinishForm(Action):
         if spec is None:
             return reset
         outcome = state.get("outcome")
-        values = _values(tracker, spec)
         if outcome == "cancelled":
+            await vault.forget(tracker.sender_id)
             dispatcher.utter_message(
                 text=f"好的，已取消{spec.title}，填写的信息没有保存。还有什么可以帮您？"
             )
@@ -502,8 +528,23 @@ class ActionFinishForm(Action):
             dispatcher.utter_message(response="utter_request_human")
             return [SlotSet("form_state", None)]
         loop = asyncio.get_running_loop()
+        try:
+            values = await vault.reveal(tracker.sender_id, _values(tracker, spec))
+        except gateway.GatewayError:
+            dispatcher.utter_message(
+                text=VAULT_AWAY, buttons=[{"title": "转人工客服", "payload": "转人工"}]
+            )
+            return reset
         if spec.form_id == "service_progress_query":
             return reset + await self._lookup(dispatcher, loop, values)
+        if any(values.get(n) is None for n in spec.required(values) if n != "confirm"):
+            # a value kept longer than the form-draft retention is gone: start again
+            dispatcher.utter_message(
+                text=f"抱歉，您填写的信息已超过保存时间，请重新办理{spec.title}。",
+                buttons=[{"title": f"重新办理{spec.title}", "payload": f"/{spec.intent}"}],
+            )
+            await vault.forget(tracker.sender_id)
+            return reset
         fields = {k: (str(v) if not isinstance(v, bool) else v) for k, v in values.items()}
         mobile = values.get("mobile") or ""
         try:
@@ -513,6 +554,7 @@ class ActionFinishForm(Action):
             )  # fmt: skip
         except gateway.GatewayError as exc:
             if exc.code == "slot_full":
+                await vault.forget(tracker.sender_id)
                 dispatcher.utter_message(text="抱歉，您选的时段刚刚约满了，请重新预约并换一个时段。",
                                          buttons=[{"title": "重新预约", "payload": f"/{spec.intent}"}])  # fmt: skip
                 return reset
@@ -523,6 +565,7 @@ class ActionFinishForm(Action):
             )
             return reset
         receipt = result["receipt"]
+        await vault.forget(tracker.sender_id)  # the application record keeps them, encrypted
         tail = (
             f"短信通知将发送到{mask_mobile(mobile)}。"
             if mobile

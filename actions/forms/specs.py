@@ -344,6 +344,7 @@ _register(
                 "请输入您的12位住房公积金个人账号（例如：320100123456，可在示例办App“公积金”里查看）：",
                 "提取要从您本人的公积金账户中支取，需要账号核对。",
                 _as_check(v.check_fund_account),
+                v.mask_card,  # shown like a bank card: the last 4 digits only
             ),
             SlotSpec(
                 "rent_registered",

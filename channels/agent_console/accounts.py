@@ -76,8 +76,10 @@ class AuditEntry(Base):
     client: Mapped[str] = mapped_column(String(64), default="")
 
 
-@event.listens_for(AuditEntry.__table__, "after_create")
-def _audit_append_only(target: Any, connection: Connection, **_: Any) -> None:
+def ensure_append_only(connection: Connection) -> None:
+    """SQLite: triggers that refuse UPDATE and DELETE on the audit log. The retention purge
+    (channels/privacy/retention.py) is the one exception: in a single transaction it lifts the
+    DELETE trigger, removes entries past their retention, and puts the trigger back."""
     if connection.dialect.name != "sqlite":
         return  # PostgreSQL: grant the app role INSERT/SELECT only (docs/operations.md)
     for verb in ("UPDATE", "DELETE"):
@@ -85,6 +87,11 @@ def _audit_append_only(target: Any, connection: Connection, **_: Any) -> None:
             f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
         )
+
+
+@event.listens_for(AuditEntry.__table__, "after_create")
+def _audit_append_only(target: Any, connection: Connection, **_: Any) -> None:
+    ensure_append_only(connection)
 
 
 @dataclass(frozen=True)

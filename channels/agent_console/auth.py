@@ -65,7 +65,8 @@ async def current_admin(
     if x_yishi_admin_token is not None:
         settings: Settings = request.app.state.settings
         expected = settings.admin_token.get_secret_value()
-        if hmac.compare_digest(x_yishi_admin_token, expected):
+        # bytes: compare_digest refuses str with non-ASCII characters
+        if hmac.compare_digest(x_yishi_admin_token.encode(), expected.encode()):
             return OPS
         raise YishiError("forbidden", "管理令牌无效。", 403)
     staff = await current_staff(request)

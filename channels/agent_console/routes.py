@@ -33,6 +33,7 @@ from channels.core.rasa_client import RasaClient
 from channels.core.schemas import SENDER_PATTERN
 from channels.core.store import iso
 from channels.errors import BotUnavailableError, YishiError
+from channels.privacy.vault import PiiVault, is_token
 from retrieval.schema import ASPECT_NAMES
 from retrieval.searcher import SearcherHandle
 from yishi.privacy import mask_pii
@@ -222,7 +223,7 @@ async def _detail(request: Request, handoff: HandoffService, sender: str) -> dic
         ),
         "",
     )
-    slots = await _slots(request.app.state.rasa, sender, unmask=False)
+    slots = await _slots(request, sender, unmask=False)
     return {
         "sender": sender,
         "state": conv.state,
@@ -240,17 +241,26 @@ async def _detail(request: Request, handoff: HandoffService, sender: str) -> dic
     }
 
 
-async def _slots(rasa: RasaClient, sender: str, unmask: bool) -> list[dict[str, str]]:
-    """What the bot collected (form slots), masked unless an unmask was asked and audited."""
+async def _slots(request: Request, sender: str, unmask: bool) -> list[dict[str, str]]:
+    """What the bot collected (form slots), masked unless an unmask was asked and audited.
+    Personal values sit in the tracker as vault tokens (pii:…); they are opened here."""
     from actions.forms.specs import FORMS
 
     labels = {slot.name: slot.label for spec in FORMS.values() for slot in spec.slots}
+    rasa: RasaClient = request.app.state.rasa
+    vault: PiiVault = request.app.state.vault
     try:
         tracker = await rasa.tracker(sender)
     except BotUnavailableError:
         return []
+    slots: dict[str, Any] = tracker.get("slots") or {}
+    opened = await run_in_threadpool(
+        vault.reveal, sender, [v for v in slots.values() if is_token(v)]
+    )
     out = []
-    for name, value in (tracker.get("slots") or {}).items():
+    for name, value in slots.items():
+        if is_token(value):
+            value = opened.get(value)
         if (
             value in (None, "", [])
             or name in _HIDDEN_SLOTS
@@ -405,7 +415,7 @@ async def unmask(
         raise YishiError("not_found", "会话不存在。", 404)
     if staff.role != "admin" and (conv.state != AGENT or conv.agent != staff.username):
         raise YishiError("not_yours", "只能查看自己正在接待的会话。", 403)
-    slots = await _slots(request.app.state.rasa, sender, unmask=True)
+    slots = await _slots(request, sender, unmask=True)
     await run_in_threadpool(
         lambda: accounts_of(request).audit(
             staff,

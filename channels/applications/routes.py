@@ -5,7 +5,8 @@
 - `/api/progress` — the same lookup for citizens' pages; a wrong pair and an unknown receipt get
   the same neutral answer, so receipts cannot be enumerated.
 - `/api/admin/applications…` — for staff (header `X-Yishi-Admin-Token` until the agent console's
-  accounts land): list applications and move them through their lifecycle.
+  accounts land): list applications (personal data masked), move them through their
+  lifecycle, and unmask one application's fields with a reason (audited).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from channels.applications.store import (
 )
 from channels.config import Settings
 from channels.errors import YishiError
+from channels.tickets.routing import TICKET_CATEGORIES
 from yishi.privacy import mask_pii
 
 router = APIRouter()
@@ -55,7 +57,8 @@ def require_internal(
     request: Request, x_yishi_token: Annotated[str | None, Header()] = None
 ) -> None:
     expected = _settings(request).internal_token.get_secret_value()
-    if not x_yishi_token or not hmac.compare_digest(x_yishi_token, expected):
+    # bytes: compare_digest refuses str with non-ASCII characters (a forged header may have them)
+    if not x_yishi_token or not hmac.compare_digest(x_yishi_token.encode(), expected.encode()):
         raise YishiError("unauthorized", "缺少或错误的内部访问令牌。", 401)
 
 
@@ -78,6 +81,10 @@ class LookupRequest(BaseModel):
     mobile_last4: str = Field(pattern=r"^\d{4}$")
 
 
+class UnmaskBody(BaseModel):
+    reason: str = Field("", max_length=200)
+
+
 class StatusChange(BaseModel):
     status: str = Field(pattern=f"^({ACCEPTED}|{COMPLETED}|{RETURNED})$")
     note: str = Field("", max_length=500)
@@ -96,6 +103,14 @@ def _normal_receipt(text: str) -> str:
     include_in_schema=False,
 )
 async def submit(body: SubmitRequest, store: StoreDep, request: Request) -> SubmitResponse:
+    complaint = body.form_id == "complaint_12345_ticket"
+    if complaint:  # refused before anything is stored: a ticket needs a category and content
+        category = str(body.fields.get("category") or "")
+        if (
+            category not in TICKET_CATEGORIES
+            or not str(body.fields.get("description") or "").strip()
+        ):
+            raise YishiError("invalid_fields", "投诉表单缺少诉求类别或诉求内容。", 422)
     try:
         result = await run_in_threadpool(
             lambda: store.submit(
@@ -107,8 +122,11 @@ async def submit(body: SubmitRequest, store: StoreDep, request: Request) -> Subm
             )
         )
     except SlotFullError as exc:
+        request.app.state.metrics.form_submissions.labels(body.form_id, "slot_full").inc()
         raise YishiError("slot_full", "该时段已约满，请换一个时段。", 409) from exc
-    if body.form_id == "complaint_12345_ticket":
+    outcome = "created" if result.created else "duplicate"
+    request.app.state.metrics.form_submissions.labels(body.form_id, outcome).inc()
+    if complaint:
         # a complaint filed in chat is a 12345 ticket: routed, timed, answered on the channel
         tickets = request.app.state.tickets
         await run_in_threadpool(tickets.create_from_form, result.receipt, body.sender, body.fields)
@@ -231,3 +249,29 @@ async def change_status(
         raise YishiError("application_not_found", "没有这个受理编号。", 404) from exc
     except TransitionError as exc:
         raise YishiError("invalid_transition", f"状态不能这样变更：{exc}", 409) from exc
+
+
+@router.post("/api/admin/applications/{receipt}/unmask", tags=["admin"])
+async def unmask_application(
+    receipt: str, body: UnmaskBody, store: StoreDep, staff: AdminDep, request: Request
+) -> dict[str, Any]:
+    """The application's fields in full. Needs a reason; written to the audit log."""
+    reason = body.reason.strip()
+    if len(reason) < 2:
+        raise YishiError("reason_required", "查看完整信息需要填写查看原因。", 422)
+    receipt = _normal_receipt(receipt)
+    try:
+        fields = await run_in_threadpool(store.personal_fields, receipt)
+    except NotFoundError as exc:
+        raise YishiError("application_not_found", "没有这个受理编号。", 404) from exc
+    await run_in_threadpool(
+        lambda: request.app.state.accounts.audit(
+            staff,
+            "unmask",
+            receipt,
+            reason=reason,
+            detail={"fields": sorted(fields)},
+            client=client_of(request),
+        )
+    )
+    return {"receipt": receipt, "fields": fields}

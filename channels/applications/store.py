@@ -4,6 +4,11 @@ Receipt numbers are `YS-<yyyymmdd>-<6-digit daily sequence>`. A submission carri
 idempotency key (conversation + form + form session), so a repeated 确认 or a retried request
 returns the first record instead of making a second one. Status changes follow the lifecycle
 已提交 → 已受理 → 已办结 / 已退回 and each one is kept in the history shown by progress lookup.
+
+Personal data: the form's fields are stored twice — `fields_enc`, the whole form encrypted with
+the data keys (channels/privacy/crypto.py), is the only copy of the raw values; `fields` is a
+masked copy (身份证号, 手机号, 银行卡号 masked) that staff lists show. `personal_fields` decrypts
+for an audited unmask.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, sessionmaker
 
 from channels.core.store import Base, _now
+from channels.privacy.crypto import DataCipher
 from yishi.appointments import TIME_SLOTS
+from yishi.privacy import mask_pii
 
 SUBMITTED, ACCEPTED, COMPLETED, RETURNED = "已提交", "已受理", "已办结", "已退回"
 TRANSITIONS: dict[str, set[str]] = {
@@ -67,7 +74,9 @@ class Application(Base):
     sender: Mapped[str] = mapped_column(String(160), index=True)
     status: Mapped[str] = mapped_column(String(8), default=SUBMITTED)
     mobile_last4: Mapped[str] = mapped_column(String(4))
-    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)  # masked copy
+    # the form as filed, encrypted (Fernet token); NULL once anonymised by the purge
+    fields_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     events: Mapped[list[ApplicationEvent]] = relationship(
@@ -102,6 +111,11 @@ class Submitted:
     created: bool
 
 
+def masked_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields with personal numbers masked (text values only)."""
+    return {k: mask_pii(v) if isinstance(v, str) else v for k, v in fields.items()}
+
+
 def _history(app: Application) -> list[dict[str, str]]:
     return [
         {"status": e.status, "note": e.note, "at": e.created_at.isoformat(timespec="seconds")}
@@ -110,9 +124,12 @@ def _history(app: Application) -> list[dict[str, str]]:
 
 
 class ApplicationStore:
-    def __init__(self, sessions: sessionmaker[Session], slot_capacity: int = 3) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], slot_capacity: int = 3, *, cipher: DataCipher
+    ) -> None:
         self._sessions = sessions
         self.slot_capacity = slot_capacity
+        self._cipher = cipher
 
     def availability(self, hall: str, day: str) -> dict[str, int]:
         """Places left in each time slot of a hall on a day."""
@@ -177,7 +194,8 @@ class ApplicationStore:
                         sender=sender,
                         status=SUBMITTED,
                         mobile_last4=mobile[-4:],
-                        fields=fields,
+                        fields=masked_fields(fields),
+                        fields_enc=self._cipher.encrypt_json(fields),
                     )
                     app.events.append(ApplicationEvent(status=SUBMITTED, note="网上提交"))
                     db.add(app)
@@ -202,6 +220,17 @@ class ApplicationStore:
                 "submitted_at": app.created_at.isoformat(timespec="seconds"),
                 "history": _history(app),
             }
+
+    def personal_fields(self, receipt: str) -> dict[str, Any]:
+        """The form as filed, decrypted (for an audited unmask); {} once anonymised."""
+        with self._sessions() as db:
+            app = db.scalar(select(Application).where(Application.receipt == receipt))
+            if app is None:
+                raise NotFoundError(receipt)
+            if app.fields_enc is None:
+                return dict(app.fields)  # anonymised, or filed before encryption (rotate-keys)
+            found: dict[str, Any] = self._cipher.decrypt_json(app.fields_enc)
+            return found
 
     def set_status(self, receipt: str, status: str, note: str, actor: str) -> dict[str, Any]:
         with self._sessions.begin() as db:

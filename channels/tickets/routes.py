@@ -1,7 +1,8 @@
 """12345 tickets for staff: list (with overdue flags), read, and move along the lifecycle.
 
 受理 → 派单 → 办理 → 答复 → 办结 → 回访. When a ticket is answered the citizen is told on
-their own channel; when it is done they are asked to rate it.
+their own channel; when it is done they are asked to rate it. The contact mobile is shown
+masked; `POST /api/tickets/{number}/unmask` (a reason, audited) shows it in full.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from channels.errors import YishiError
 from channels.tickets.store import NotFoundError, TicketStore, TransitionError
 
 router = APIRouter(tags=["tickets"])
+
+
+class UnmaskBody(BaseModel):
+    reason: str = Field("", max_length=200)
+
+
+def masked(ticket: dict[str, Any]) -> dict[str, Any]:
+    """The ticket as staff lists show it: the contact mobile masked."""
+    return {**ticket, "contact_mobile": ticket.get("contact_mobile_masked")}
 
 
 class TicketTransition(BaseModel):
@@ -43,7 +53,7 @@ async def list_tickets(
     items = await run_in_threadpool(
         lambda: _tickets(request).list(status=status, overdue=overdue, limit=limit)
     )
-    return {"items": items}
+    return {"items": [masked(t) for t in items]}
 
 
 @router.get("/api/tickets/{number}")
@@ -51,7 +61,7 @@ async def get_ticket(number: str, request: Request, staff: StaffDep) -> dict[str
     ticket = await run_in_threadpool(_tickets(request).get, number)
     if ticket is None:
         raise YishiError("ticket_not_found", "没有这个工单编号。", 404)
-    return ticket
+    return masked(ticket)
 
 
 @router.post("/api/tickets/{number}/transition")
@@ -87,4 +97,28 @@ async def transition(
         await handoff.ticket_answered(ticket)
     elif ticket["status"] == "办结":
         await handoff.ticket_closed(ticket)
-    return ticket
+    return masked(ticket)
+
+
+@router.post("/api/tickets/{number}/unmask")
+async def unmask_ticket(
+    number: str, body: UnmaskBody, request: Request, staff: StaffDep
+) -> dict[str, Any]:
+    """The contact mobile in full, for the callback. Needs a reason; written to the audit log."""
+    reason = body.reason.strip()
+    if len(reason) < 2:
+        raise YishiError("reason_required", "查看完整信息需要填写查看原因。", 422)
+    ticket = await run_in_threadpool(_tickets(request).get, number)
+    if ticket is None:
+        raise YishiError("ticket_not_found", "没有这个工单编号。", 404)
+    await run_in_threadpool(
+        lambda: request.app.state.accounts.audit(
+            staff,
+            "unmask",
+            number,
+            reason=reason,
+            detail={"fields": ["contact_mobile"]},
+            client=client_of(request),
+        )
+    )
+    return {"number": number, "contact_mobile": ticket["contact_mobile"]}

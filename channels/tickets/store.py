@@ -22,8 +22,9 @@ past `due_at`; once answered it no longer is, even if the answer came late (the 
 when it came).
 
 Personal data: `summary` and `address` are stored masked (yishi.privacy.mask_pii). The contact
-name and mobile are stored as given, because the callback needs them; an anonymous ticket keeps
-neither. Every time is stored in UTC and returned as ISO 8601 in Beijing time (+08:00).
+mobile, which the callback needs, is stored encrypted with the data keys (`contact_mobile_enc`,
+channels/privacy/crypto.py) next to a masked copy; the store's dicts carry it decrypted and the
+staff API masks it (unmask: a reason, audited). An anonymous ticket keeps no contact. Every time is stored in UTC and returned as ISO 8601 in Beijing time (+08:00).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, sessionmaker
 
 from channels.core.store import Base
+from channels.privacy.crypto import DataCipher
 from channels.tickets.routing import TICKET_CATEGORIES, Router, get_router
 from yishi.calendar import SHANGHAI, add_working_days
 from yishi.privacy import mask_pii
@@ -126,7 +128,8 @@ class Ticket(Base):
     address: Mapped[str | None] = mapped_column(Text, nullable=True)  # masked
     summary: Mapped[str] = mapped_column(Text)  # masked
     contact_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    contact_mobile: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    contact_mobile: Mapped[str | None] = mapped_column(String(20), nullable=True)  # masked
+    contact_mobile_enc: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet token
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     department: Mapped[str] = mapped_column(String(120), index=True)
     status: Mapped[str] = mapped_column(String(8), index=True)
@@ -191,10 +194,13 @@ class TicketStore:
         sessions: sessionmaker[Session],
         now: Callable[[], datetime] = utc_now,
         router: Router | None = None,
+        *,
+        cipher: DataCipher,
     ) -> None:
         self._sessions = sessions
         self._now = now
         self._router = router
+        self._cipher = cipher
 
     @property
     def router(self) -> Router:
@@ -207,7 +213,13 @@ class TicketStore:
 
     # ------------------------------------------------------------------ reading
 
+    def _contact_mobile(self, ticket: Ticket) -> str | None:
+        if ticket.contact_mobile_enc:
+            return self._cipher.decrypt(ticket.contact_mobile_enc)
+        return ticket.contact_mobile  # filed before encryption (rotate-keys encrypts it)
+
     def _as_dict(self, ticket: Ticket, now: datetime) -> dict[str, Any]:
+        contact_mobile = self._contact_mobile(ticket)
         return {
             "number": ticket.number,
             "receipt": ticket.receipt,
@@ -219,8 +231,8 @@ class TicketStore:
             "address": ticket.address,
             "summary": ticket.summary,
             "contact_name": ticket.contact_name,
-            "contact_mobile": ticket.contact_mobile,
-            "contact_mobile_masked": mask_pii(ticket.contact_mobile or "") or None,
+            "contact_mobile": contact_mobile,
+            "contact_mobile_masked": mask_pii(contact_mobile or "") or None,
             "anonymous": ticket.anonymous,
             "department": ticket.department,
             "status": ticket.status,
@@ -315,6 +327,7 @@ class TicketStore:
         routing = self.router.route(category, text, service_id, district)
         if anonymous:
             contact_name = contact_mobile = None
+        mobile = _text_or_none(contact_mobile)
         for attempt in range(3):
             try:
                 with self._sessions.begin() as db:
@@ -334,7 +347,8 @@ class TicketStore:
                         address=mask_pii(address.strip()) if address else None,
                         summary=mask_pii(text),
                         contact_name=_text_or_none(contact_name),
-                        contact_mobile=_text_or_none(contact_mobile),
+                        contact_mobile=mask_pii(mobile) if mobile else None,
+                        contact_mobile_enc=self._cipher.encrypt(mobile) if mobile else None,
                         anonymous=anonymous,
                         department=routing.department,
                         status=DISPATCHED,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from actions.forms.extract import DISTRICTS
 from channels.core.store import make_engine
+from channels.privacy.crypto import DataCipher
 from channels.tickets.routing import (
     ROUTING_FILE,
     TICKET_CATEGORIES,
@@ -40,7 +41,8 @@ def clock() -> Clock:
 @pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> TicketStore:
     engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
-    return TicketStore(sessionmaker(engine, expire_on_commit=False), now=clock)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    return TicketStore(sessions, now=clock, cipher=DataCipher.ephemeral())
 
 
 def _complaint(store: TicketStore, text: str = "小区门口路灯坏了一个多月，晚上很黑", **kw: object):
