@@ -20,6 +20,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms.specs import FORM_FOR_SERVICE
+from actions.metrics import count_kb_answer
 from actions.modes import is_elder
 from retrieval.aspects import aspect_cues
 from retrieval.documents import Document
@@ -150,7 +151,9 @@ def answer_inline(text: str) -> str | None:
 
 
 def _kb_trace(doc: Document | None, band: str, score: float) -> dict[str, Any]:
-    """`trace.kb` of the chat API for this turn (see shared/spec/README.md)."""
+    """`trace.kb` of the chat API for this turn (see shared/spec/README.md); made once per
+    answer the action gives, so it counts the answer for /metrics too."""
+    count_kb_answer(band)
     return {
         "service_id": doc.service_id if doc else None,
         "aspect": doc.aspect if doc else None,

@@ -6,7 +6,7 @@ import re
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from channels.core.chat import check_citizen_token, citizen_token
@@ -18,12 +18,15 @@ from channels.core.schemas import (
     SessionResponse,
     UpdatesResponse,
 )
-from channels.deps import ChatServiceDep, HealthDep, SettingsDep
+from channels.deps import ChatServiceDep, HealthDep, LimiterDep, SettingsDep
 from channels.errors import YishiError
+from channels.metrics import STATE_CHANNEL, channel_of_sender
 
 router = APIRouter()
 
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (413, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (403, 413, 422, 429, 503)
+}
 CitizenToken = Annotated[str | None, Header(alias="X-Yishi-Citizen-Token")]
 
 
@@ -32,13 +35,18 @@ async def chat(
     request: ChatRequest,
     service: ChatServiceDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
+    http: Request,
     token: CitizenToken = None,
 ) -> ChatResponse:
     """Send one citizen message; get the bot's replies, the conversation state and a trace.
 
     While a person serves the conversation the bot stays silent (`replies` may be empty) and
-    the agent's answers arrive through `GET /api/chat/updates`.
+    the agent's answers arrive through `GET /api/chat/updates`. Too many messages from one
+    conversation or one address answer 429 with `Retry-After`.
     """
+    setattr(http.state, STATE_CHANNEL, channel_of_sender(request.sender))
+    await limiter.check("sender", request.sender)
     if token is not None and not check_citizen_token(
         settings.citizen_secret.get_secret_value(), request.sender, token
     ):
@@ -68,7 +76,7 @@ async def updates(
     service: ChatServiceDep,
     settings: SettingsDep,
     sender: Annotated[str, Query(max_length=160)],
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # SQLite's INTEGER range
     token: CitizenToken = None,
 ) -> UpdatesResponse:
     """Messages that reached the conversation outside the citizen's turns (an agent's replies,

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from channels.config import Settings
 from channels.core.chat import ChatService
 from channels.core.health import HealthChecker
+from channels.ratelimit import RateLimiter
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -26,6 +27,12 @@ def get_health_checker(request: Request) -> HealthChecker:
     return checker
 
 
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 HealthDep = Annotated[HealthChecker, Depends(get_health_checker)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]

@@ -7,6 +7,7 @@ because the web page shows it to the citizen as it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,11 +25,18 @@ BOT_UNAVAILABLE_DETAIL = (
 class YishiError(Exception):
     """An error the gateway answers with a status code and a JSON body."""
 
-    def __init__(self, error: str, detail: str, status_code: int = 400) -> None:
+    def __init__(
+        self,
+        error: str,
+        detail: str,
+        status_code: int = 400,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{error}: {detail}")
         self.error = error
         self.detail = detail
         self.status_code = status_code
+        self.headers = headers
 
 
 class BotUnavailableError(YishiError):
@@ -37,8 +45,18 @@ class BotUnavailableError(YishiError):
         self.reason = reason
 
 
-def error_response(error: str, detail: str, status_code: int) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status_code)
+def error_response(
+    error: str, detail: str, status_code: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "detail": detail}, status_code=status_code, headers=headers
+    )
+
+
+def _noted(request: Request, error: str) -> str:
+    """Note the error code for the metrics middleware (channels/metrics.py)."""
+    request.state.yishi_error = error
+    return error
 
 
 _HTTP_DETAILS = {
@@ -63,18 +81,18 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(YishiError)
-    async def _yishi_error(_: Request, exc: YishiError) -> JSONResponse:
-        return error_response(exc.error, exc.detail, exc.status_code)
+    async def _yishi_error(request: Request, exc: YishiError) -> JSONResponse:
+        return error_response(_noted(request, exc.error), exc.detail, exc.status_code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         error, detail = _validation_detail(exc)
-        return error_response(error, detail, 422)
+        return error_response(_noted(request, error), detail, 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error, detail = _HTTP_DETAILS.get(exc.status_code, ("http_error", str(exc.detail)))
-        return error_response(error, detail, exc.status_code)
+        return error_response(_noted(request, error), detail, exc.status_code, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

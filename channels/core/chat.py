@@ -36,6 +36,8 @@ from channels.core.schemas import (
 from channels.core.sentiment import is_upset
 from channels.core.store import TranscriptStore
 from channels.errors import BotUnavailableError, YishiError
+from channels.metrics import GatewayMetrics
+from yishi.logging import log_context
 from yishi.privacy import mask_pii
 
 logger = logging.getLogger(__name__)
@@ -112,16 +114,23 @@ class ChatService:
         store: TranscriptStore,
         max_text_chars: int,
         handoff: HandoffService,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._rasa = rasa
         self._store = store
         self._max_text_chars = max_text_chars
         self.handoff = handoff
+        self.metrics = metrics or GatewayMetrics()
         self._conversations = handoff.conversations
         self._lock_for = handoff.locks
         self._requested: dict[str, str | None] = {}
 
     async def handle(self, request: ChatRequest) -> ChatResponse:
+        # every log line of the turn carries the (masked) conversation id
+        with log_context(request.sender):
+            return await self._handle(request)
+
+    async def _handle(self, request: ChatRequest) -> ChatResponse:
         text = normalise_text(request.text, self._max_text_chars)
         sender = request.sender
         async with self._lock_for(sender):
@@ -142,6 +151,7 @@ class ChatService:
                 conv = await run_in_threadpool(self._conversations.ensure, sender, request.mode)
             if is_upset(text) and not await self._is_emergency(text):
                 outcome = await self.handoff.escalate(conv, "anger")
+                self.metrics.handoff(sender, "anger")
                 outcome.replies.insert(
                     0, Reply(text="非常抱歉给您带来了不好的体验，我马上请人工客服来帮您。")
                 )
@@ -152,6 +162,7 @@ class ChatService:
             reason = self._escalation_reason(conv, trace)
             if reason is not None:
                 escalated = await self.handoff.escalate(conv, reason)
+                self.metrics.handoff(sender, reason)
                 outcome = Outcome(replies + escalated.replies, escalated.state, handoff=True)
             else:
                 await self._note_kb(conv, trace)
@@ -252,6 +263,8 @@ class ChatService:
     ) -> ChatResponse:
         trace.handoff = trace.handoff or outcome.handoff
         trace.emergency = trace.emergency or outcome.emergency
+        if trace.kb is not None:
+            self.metrics.answered(request.sender, trace.kb.band)
         status = "to_agent" if outcome.state == AGENT and not outcome.replies else "answered"
         await run_in_threadpool(self._store.mark, message_id, status)
         current = await run_in_threadpool(self._conversations.ensure, request.sender, request.mode)
@@ -315,4 +328,6 @@ def citizen_token(secret: str, sender: str) -> str:
 
 
 def check_citizen_token(secret: str, sender: str, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(citizen_token(secret, sender), token or "")
+    # bytes: compare_digest refuses str with non-ASCII characters (a forged header may have them)
+    expected = citizen_token(secret, sender).encode()
+    return bool(token) and hmac.compare_digest(expected, (token or "").encode())

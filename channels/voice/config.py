@@ -27,8 +27,9 @@ class VoiceSettings(BaseSettings):
     suppress_latin: bool = True
     # CTranslate2 threads per transcription (0 = its default: every core)
     cpu_threads: int = Field(2, ge=0)
-    # transcriptions at a time; more wait their turn
+    # transcriptions at a time; more wait their turn, at most this long (then 503: busy)
     max_concurrent: int = Field(1, ge=1)
+    queue_timeout_s: float = Field(30.0, gt=0)
     # load the speech model while the gateway starts instead of on the first recording
     preload: bool = False
 

@@ -19,14 +19,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from channels.api import CitizenToken
 from channels.core.chat import check_citizen_token
 from channels.core.schemas import SENDER_PATTERN, ChatRequest, ChatResponse, ErrorBody
-from channels.deps import ChatServiceDep, SettingsDep
+from channels.deps import ChatServiceDep, LimiterDep, SettingsDep
 from channels.errors import YishiError
-from channels.middleware import BodySizeLimitMiddleware
 from channels.voice.service import VoiceService
 
 logger = logging.getLogger(__name__)
@@ -61,7 +59,7 @@ def get_voice(request: Request) -> VoiceService:
 
 VoiceDep = Annotated[VoiceService, Depends(get_voice)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (403, 413, 415, 422, 503)
+    code: {"model": ErrorBody} for code in (403, 413, 415, 422, 429, 503)
 }
 
 
@@ -70,6 +68,7 @@ async def voice_turn(
     voice: VoiceDep,
     chat: ChatServiceDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
     audio: Annotated[UploadFile | None, File(description="the recording")] = None,
     sender: Annotated[str | None, Form(examples=["web:3f2a9c7e"])] = None,
     mode: Annotated[str | None, Form(description="standard | elder")] = None,
@@ -85,6 +84,7 @@ async def voice_turn(
         settings.citizen_secret.get_secret_value(), sender, token
     ):
         raise YishiError("forbidden", "会话凭证无效，请刷新页面后重试。", 403)
+    await limiter.check("voice", sender)  # before recognition: each recording costs CPU
     if audio is None or isinstance(audio, str):
         raise YishiError("audio_missing", "没有收到录音，请按住按钮说话后再松开。", 422)
     limit = voice.settings.max_audio_bytes
@@ -130,17 +130,3 @@ async def voice_turn(
         duration_s=transcript.duration_s,
         asr_s=round(asr_s, 2),
     )
-
-
-class VoiceBodySizeLimit(BodySizeLimitMiddleware):
-    """The gateway's body limit, with a larger one for recordings posted to /api/voice."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, voice_max_bytes: int) -> None:
-        super().__init__(app, max_bytes)
-        self._voice = BodySizeLimitMiddleware(app, voice_max_bytes + MULTIPART_OVERHEAD)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") == VOICE_PATH:
-            await self._voice(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)

@@ -96,12 +96,26 @@ class VoiceService:
             ) from exc
 
     async def transcribe(self, audio: bytes, content_type: str) -> tuple[Transcript, float]:
-        """The transcript and the seconds recognition took (waiting for a slot excluded)."""
+        """The transcript and the seconds recognition took (waiting for a slot excluded).
+
+        A recording waits at most `queue_timeout_s` for its turn; recognition itself is bounded
+        by the recording's length (`max_seconds`)."""
         check_content_type(content_type)
-        async with self._slots:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.settings.queue_timeout_s)
+        except TimeoutError as exc:
+            logger.warning(
+                "speech recognition busy: no slot in %.0f s", self.settings.queue_timeout_s
+            )
+            raise YishiError(
+                "asr_busy", "语音识别繁忙，请稍后再说一遍，或直接输入文字提问。", 503
+            ) from exc
+        try:
             started = time.monotonic()
             transcript = await run_in_threadpool(self.transcribe_now, audio, content_type)
             return transcript, time.monotonic() - started
+        finally:
+            self._slots.release()
 
     async def match(self, text: str) -> MatchResult:
         return await run_in_threadpool(lambda: self.matcher().match(text))

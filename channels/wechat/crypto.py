@@ -31,7 +31,8 @@ def sha1_signature(*parts: str) -> str:
 
 def check_signature(token: str, signature: str, timestamp: str, nonce: str) -> bool:
     expected = sha1_signature(token, timestamp, nonce)
-    return hmac.compare_digest(expected, signature.lower())
+    # bytes: compare_digest refuses str with non-ASCII characters (a forged query may have them)
+    return hmac.compare_digest(expected.encode(), signature.lower().encode())
 
 
 def _pad(data: bytes) -> bytes:
@@ -66,7 +67,8 @@ class MessageCrypto:
         return sha1_signature(self._token, timestamp, nonce, encrypt)
 
     def check_msg_signature(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> bool:
-        return hmac.compare_digest(self.msg_signature(timestamp, nonce, encrypt), signature.lower())
+        expected = self.msg_signature(timestamp, nonce, encrypt)
+        return hmac.compare_digest(expected.encode(), signature.lower().encode())
 
     def encrypt(self, message: str, random16: bytes | None = None) -> str:
         body = message.encode("utf-8")

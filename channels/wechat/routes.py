@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from channels.errors import YishiError
+from channels.ratelimit import WECHAT_REPLY, RateLimiter
 from channels.wechat.crypto import CryptoError
 from channels.wechat.messages import (
     BadMessage,
@@ -25,6 +26,7 @@ from channels.wechat.messages import (
     text_reply_xml,
 )
 from channels.wechat.service import WechatChannel
+from yishi.logging import log_context
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["wechat"])
@@ -99,7 +101,17 @@ async def receive(
     if openid and openid != inbound.openid:
         raise YishiError("bad_message", "openid 与消息不一致。", 400)
 
-    reply = await channel.respond(inbound, received)
+    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+    with log_context(inbound.sender):
+        if (
+            limiter is not None
+            and inbound.event != "unsubscribe"  # nothing to say, and it closes the window
+            and await limiter.retry_after("sender", inbound.sender)
+        ):
+            logger.info("wechat %s over its rate limit: polite reply", inbound.sender)
+            reply: str | None = WECHAT_REPLY
+        else:
+            reply = await channel.respond(inbound, received)
     if reply is None:
         return PlainTextResponse("success")
     xml = text_reply_xml(inbound.openid, inbound.to_user, reply, int(time.time()))

@@ -117,7 +117,9 @@ async def fake_token(body: _TokenRequest, request: Request, channel: Sim) -> dic
 
 def _token_ok(request: Request, access_token: str) -> bool:
     issued = getattr(request.app.state, "wechat_sim_token", None)
-    return isinstance(issued, str) and secrets.compare_digest(issued, access_token)
+    return isinstance(issued, str) and secrets.compare_digest(
+        issued.encode(), access_token.encode()
+    )
 
 
 @router.post("/fake-api/cgi-bin/message/custom/send", include_in_schema=False)
