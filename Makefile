@@ -27,8 +27,9 @@ RASA_STAMP := $(RASA_VENV)/.installed-$(RASA_HASH)
 APP_STAMP := $(APP_VENV)/.installed-$(APP_HASH)
 
 # Debian packages the project needs (browser tests, CJK fonts for screenshots; espeak-ng
-# speaks the voice tests' questions, ffmpeg converts them to the formats browsers and WeChat send).
-APT_PACKAGES := chromium fonts-noto-cjk sqlite3 curl espeak-ng ffmpeg
+# speaks the voice tests' questions, ffmpeg converts them to the formats browsers and WeChat send;
+# PostgreSQL and Redis serve `make test-scale`, the scale-out stores).
+APT_PACKAGES := chromium fonts-noto-cjk sqlite3 curl espeak-ng ffmpeg postgresql redis-server
 APT_STAMP := .make/apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-16)
 
 export RASA_TELEMETRY_ENABLED := false
@@ -38,7 +39,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps venvs model asr-model train index validate-bot validate-kb run demo test test-fast eval bench-retrieval lint format lock clean distclean vendor
+BENCH_ARGS ?=
+SOAK_ARGS ?=
+
+.PHONY: scale-services test-scale bench soak help setup system-deps venvs model asr-model train index validate-bot validate-kb run demo test test-fast eval bench-retrieval lint format lock clean distclean vendor
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -133,14 +137,44 @@ demo: setup train index ## Set up, train, index and start the whole system with 
 	$(PY) -m channels.admin seed-demo
 	YISHI_HANDOFF_HOURS=$${YISHI_HANDOFF_HOURS:-00:00-24:00} $(PY) -m ops.stack run
 
+.PHONY: purge
+PURGE_ARGS ?=
+purge: $(APP_STAMP) ## Delete or anonymise data past its retention (docs/privacy.md); PURGE_ARGS=--dry-run counts only
+	$(PY) -m channels.admin purge $(PURGE_ARGS)
+
 test: setup train index ## Run every test (unit, end-to-end, browser, Rasa data and stories)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: fuzz
+FUZZ_ARGS ?=
+fuzz: setup train index ## ~300 bad inputs against every public endpoint of a fresh stack: no 5xx, no crash, data intact
+	$(PY) -m ops.fuzz $(FUZZ_ARGS)
+
+# The end-to-end tests once more on the scale-out stores: PostgreSQL for the gateway's data and
+# Rasa's trackers, Redis for Rasa's lock store, agent events and rate limits (docs/scale-out.md).
+SCALE_ENV := YISHI_DATABASE_URL=postgresql+psycopg://yishi:yishi@127.0.0.1:5432/yishi_scale \
+  YISHI_RASA_ENDPOINTS=bot/endpoints.scale.yml YISHI_PG_HOST=127.0.0.1 YISHI_PG_PORT=5432 \
+  YISHI_PG_DB=rasa_scale YISHI_PG_USER=yishi YISHI_PG_PASSWORD=yishi \
+  YISHI_REDIS_HOST=127.0.0.1 YISHI_REDIS_PORT=6379 YISHI_REDIS_URL=redis://127.0.0.1:6379/0 \
+  YISHI_RATE_LIMIT_STORAGE=redis://127.0.0.1:6379/2
+
+scale-services: system-deps ## Start PostgreSQL and Redis (Debian packages) on 127.0.0.1 with empty databases
+	bash ops/scale_services.sh
+
+test-scale: setup train index scale-services ## The end-to-end tests against PostgreSQL and Redis
+	$(SCALE_ENV) $(PY) -m pytest tests/e2e -m "not sqlite_files" $(PYTEST_ARGS)
 
 test-fast: setup ## Run the fast tests only (no Rasa server, no browser)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 eval: setup train index ## Knowledge-base quality on the eval test split, searcher and running bot
 	$(PY) -m retrieval.evaluate --split test --start-bot
+
+bench: setup train index ## Simulated citizens over /api/chat (FAQ, forms, handoff) vs bare Rasa REST: p50/p95/p99, throughput, RSS
+	$(PY) -m ops.bench $(BENCH_ARGS)
+
+soak: setup train index ## 20k messages from 200 citizens while Rasa and the action server are killed and restarted
+	$(PY) -m ops.soak $(SOAK_ARGS)
 
 bench-retrieval: setup ## Retrieval latency and build time at 1k/10k/100k documents
 	$(PY) -m retrieval.bench

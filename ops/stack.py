@@ -4,11 +4,14 @@
 waits until each is ready (Rasa: a model loaded, then one warm-up parse), prints the URL,
 restarts a process that dies, and stops all three on Ctrl-C. Logs go to logs/<name>.log.
 The end-to-end tests use the same `Stack` on free ports with their own data directory.
+Unless YISHI_DATA_KEYS or YISHI_DATA_KEY_FILE is set, the gateway encrypts personal data with a
+key file made once in the data directory (<var>/data.keys, mode 0600; never commit it).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import signal
@@ -25,6 +28,15 @@ from typing import Any
 from ops.paths import APP_PYTHON, BOT_DIR, LOG_DIR, MODEL_FILE, RASA_BIN, ROOT, VAR_DIR, rasa_env
 
 SERVICES = ("actions", "rasa", "gateway")
+
+# One address (the end-to-end tests, the fuzz suite) sends far more than any citizen: these
+# raise the gateway's rate limits without switching them off.
+RAISED_LIMITS_ENV = {
+    "YISHI_RATE_LIMIT_SENDER": "100000/minute",
+    "YISHI_RATE_LIMIT_VOICE": "100000/minute",
+    "YISHI_RATE_LIMIT_IP": "100000/minute",
+    "YISHI_RATE_LIMIT_PROGRESS": "100000/minute",
+}
 
 
 def free_port() -> int:
@@ -60,7 +72,14 @@ class StackConfig:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.var_dir / 'yishi.db'}"
+        """SQLite in the data directory, unless YISHI_DATABASE_URL names another database
+        (PostgreSQL for the scale-out path: `make test-scale`)."""
+        url = self.extra_env.get("YISHI_DATABASE_URL") or os.environ.get("YISHI_DATABASE_URL")
+        return url or f"sqlite:///{self.var_dir / 'yishi.db'}"
+
+    @property
+    def data_key_file(self) -> Path:
+        return self.var_dir / "data.keys"
 
     @classmethod
     def on_free_ports(cls, var_dir: Path, log_dir: Path, **kwargs: Any) -> StackConfig:
@@ -84,6 +103,22 @@ class StackConfig:
     @property
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}"
+
+
+def ensure_data_key_file(path: Path) -> None:
+    """Create a key file with one fresh data key (a Fernet key: 32 random bytes, URL-safe
+    base64) unless it exists; readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(
+            "# Yishi data keys: the first encrypts, all decrypt. Never commit this file.\n"
+            f"{base64.urlsafe_b64encode(os.urandom(32)).decode('ascii')}\n"
+        )
+    print(f"Created a data key file for personal data at rest: {path}")
 
 
 def _get_json(url: str, timeout: float = 2.0, body: Any = None) -> tuple[int, Any]:
@@ -159,7 +194,10 @@ class Stack:
                 "YISHI_ACTION_URL": c.action_url,
                 "YISHI_DATABASE_URL": c.database_url,
                 "YISHI_INTERNAL_TOKEN": c.internal_token,
+                "YISHI_TRACKER_DB": str(c.var_dir / "rasa_tracker.db"),
             }
+            if not env.get("YISHI_DATA_KEYS") and not env.get("YISHI_DATA_KEY_FILE"):
+                env["YISHI_DATA_KEY_FILE"] = str(c.data_key_file)
             return cmd, env
         raise ValueError(f"unknown service {name!r}")
 
@@ -219,6 +257,9 @@ class Stack:
         self.config.var_dir.mkdir(parents=True, exist_ok=True)
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         cmd, env = self._command(name)
+        if name == "gateway" and env.get("YISHI_ENV") != "production":
+            if not env.get("YISHI_DATA_KEYS"):
+                ensure_data_key_file(Path(env["YISHI_DATA_KEY_FILE"]))
         log = open(self.log_path(name), "ab")  # noqa: SIM115 (closed in stop)
         self._logs[name] = log
         self.started_at[name] = time.monotonic()

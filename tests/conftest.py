@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ops.stack import Stack, StackConfig
+from ops.stack import RAISED_LIMITS_ENV, Stack, StackConfig
 from ops.train import train
 from tests.fixtures.fake_wechat import FakeWechat
 
@@ -42,7 +42,13 @@ def stack(
         rasa_token="test-token",
         model=trained_model,
         # agents serve around the clock in tests; service hours have tests of their own
-        extra_env={"YISHI_HANDOFF_HOURS": "00:00-24:00", **fake_wechat.gateway_env()},
+        # the tests send far more from one address than a citizen: rate limits raised (they
+        # have tests of their own, tests/channels/test_ratelimit.py)
+        extra_env={
+            "YISHI_HANDOFF_HOURS": "00:00-24:00",
+            **RAISED_LIMITS_ENV,
+            **fake_wechat.gateway_env(),
+        },
     )
     running = Stack(config)
     running.start_all()

@@ -217,6 +217,7 @@ def test_production_refuses_demo_secrets_and_serves_no_simulator(
         YISHI_INTERNAL_TOKEN="i",
         YISHI_ADMIN_TOKEN="a",
         YISHI_CITIZEN_SECRET="c",
+        YISHI_DATA_KEYS="uDl1eU2A1vHOx0rB9cAvyYqIJwg6TnECU7Y5GsyOJzQ=",
     )
     assert client.get("/wechat", params=signed(echostr="ok")).text == "ok"
     for path in ("/wechat-sim", "/wechat-sim/static/sim.js", "/wechat-sim/api/config"):

@@ -268,7 +268,9 @@ def test_no_agent_online_offers_a_callback_ticket(
     admin = Agent(stack, gateway, "e2e-admin")
     ticket = admin.get(f"/api/tickets/{number.group(1)}")
     assert ticket["source"] == "callback" and ticket["status"] == "派单"
-    assert ticket["district"] == "东湖区" and ticket["contact_mobile"] == "13812345678"
+    assert ticket["district"] == "东湖区" and ticket["contact_mobile"] == "138****5678"
+    full = admin.post(f"/api/tickets/{number.group(1)}/unmask", {"reason": "回电核对"})
+    assert full["contact_mobile"] == "13812345678"
     assert "公积金" in ticket["summary"]
 
 
