@@ -47,6 +47,7 @@ from channels.voice.service import VoiceService
 from channels.web import routes as web_routes
 from channels.wechat import routes as wechat_routes
 from channels.wechat import simulator as wechat_simulator
+from channels.wechat.asr import VoiceServiceRecognizer
 from channels.wechat.config import get_wechat_settings
 from channels.wechat.service import WechatChannel
 from retrieval.config import get_retrieval_settings
@@ -119,6 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # speech model loaded on the first recording (or in the background: YISHI_VOICE_PRELOAD)
         app.state.voice = VoiceService.start(voice_settings)
+        # WeChat voice messages without <Recognition> go through the same speech model
+        if voice_settings.model_dir.is_dir() or voice_settings.asr_backend != "faster_whisper":
+            app.state.wechat.asr = VoiceServiceRecognizer(app.state.voice)
         try:
             yield
         finally:

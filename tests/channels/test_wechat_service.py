@@ -238,7 +238,7 @@ def test_image_voice_location_follow_and_menu(tmp_path: Path) -> None:
         assert await s.channel.respond(heard) == "您说的是：“社保卡怎么办。”\n\n答：社保卡怎么办。"
         unheard = Inbound("gh", "oU", 1, "voice", {"MediaId": "v1", "MsgId": "13"})
         assert await s.channel.respond(unheard) == VOICE_TEXT
-        assert s.api.media == []  # no ASR yet (#7): the audio is not even fetched
+        assert s.api.media == []  # without a speech model the audio is not even fetched
         here = Inbound(
             "gh", "oU", 1, "location",
             {"Location_X": "30.289", "Location_Y": "120.212", "Label": "湖滨路", "MsgId": "14"},
