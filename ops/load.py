@@ -155,8 +155,11 @@ async def run_citizens(
     tally: Tally,
     deadline: float | None = None,
     on_message: Callable[[int], None] | None = None,
+    error_pause: tuple[float, float] = (10.0, 30.0),
 ) -> None:
-    """Citizens run scripts until `messages` have been sent; at most `concurrency` at a time."""
+    """Citizens run scripts until `messages` have been sent; at most `concurrency` at a time.
+    After an error a citizen waits `error_pause` seconds (a person told the system is busy
+    does not resend at once), then starts over with a new script."""
     budget = {"left": messages}
     semaphore = asyncio.Semaphore(concurrency)
 
@@ -193,7 +196,8 @@ async def run_citizens(
                     # the submission may have landed before the reply was lost
                     citizen.form_runs_confirmed += 1
                 if outcome != "reply":
-                    break  # a person would start over after an error
+                    await asyncio.sleep(citizen.rng.uniform(*error_pause))
+                    break  # and start over
 
     await asyncio.gather(*(one(c) for c in citizens))
 

@@ -117,6 +117,7 @@ def verify(stack: Stack, citizens: list[Citizen], tally: Tally) -> dict[str, Any
         "duplicated_records": duplicated,
         "receipts_without_record": receipts_missing,
         "applications": sum(filed.values()),
+        "receipts_received": sum(len(c.receipts) for c in citizens),
     }
 
 
@@ -126,6 +127,7 @@ async def soak(
     messages: int,
     concurrency: int,
     plan: list[tuple[float, str]],
+    error_pause: tuple[float, float] = (10.0, 30.0),
 ) -> tuple[Tally, Chaos, float]:
     tally = Tally()
     chaos = Chaos(stack, plan, messages)
@@ -139,7 +141,13 @@ async def soak(
 
         started = time.perf_counter()
         await run_citizens(
-            send, citizens, messages, concurrency, tally, on_message=chaos.on_message
+            send,
+            citizens,
+            messages,
+            concurrency,
+            tally,
+            on_message=chaos.on_message,
+            error_pause=error_pause,
         )
         await asyncio.gather(*chaos.tasks)
         return tally, chaos, time.perf_counter() - started
@@ -202,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "duplicated_records",
         "receipts_without_record",
         "applications",
+        "receipts_received",
         "seconds",
         "throughput",
         "p50",

@@ -31,7 +31,9 @@ def test_bench_phase_measures_every_message(stack: Stack) -> None:
 
 def test_soak_smoke_survives_an_action_server_kill(stack: Stack) -> None:
     citizens = make_citizens(12, "soaksmoke", seed=3)
-    tally, chaos, _ = asyncio.run(soak(stack, citizens, 150, 6, [(0.3, "actions")]))
+    tally, chaos, _ = asyncio.run(
+        soak(stack, citizens, 150, 6, [(0.3, "actions")], error_pause=(1.0, 3.0))
+    )
     assert [event["process"] for event in chaos.events] == ["actions"]
     assert stack.is_ready("actions") and stack.is_ready("gateway")
     result = verify(stack, citizens, tally)
