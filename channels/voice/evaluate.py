@@ -34,6 +34,7 @@ class Clip:
     asr_s: float
     top: list[str]
     sure: bool = False
+    audio_s: float = 0.0  # the recording's length: real-time factor = asr_s / audio_s
 
 
 def _rss_mb() -> float:
@@ -67,6 +68,12 @@ def summary(clips: list[Clip]) -> dict[str, float]:
         "sure_right": (sum(c.top[:1] == [c.service_id] for c in sure) / len(sure)) if sure else 0.0,
         "asr_p50_s": float(np.percentile(times, 50)),
         "asr_p95_s": float(np.percentile(times, 95)),
+        # seconds of recognition per second of speech, over the whole set
+        "rtf": (
+            float(sum(c.asr_s for c in clips) / sum(c.audio_s for c in clips))
+            if clips and sum(c.audio_s for c in clips) > 0
+            else float("nan")
+        ),
     }
 
 
@@ -112,7 +119,17 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             transcript = service.transcribe_now(audio, content_type)
             asr_s = time.monotonic() - t0
-            clips.append(Clip(question, service_id, fmt, transcript.text, round(asr_s, 3), []))
+            clips.append(
+                Clip(
+                    question,
+                    service_id,
+                    fmt,
+                    transcript.text,
+                    round(asr_s, 3),
+                    [],
+                    audio_s=round(transcript.duration_s, 3),
+                )
+            )
         rss_added = _rss_mb() - rss_before
         rescore(clips, matcher)
     for clip in clips if not args.quiet else []:
@@ -129,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write(
         f"clips {s['clips']}: top-1 {s['top1']:.1%}, top-3 {s['top3']:.1%}; sure {s['sure']:.1%} "
         f"(right {s['sure_right']:.1%}); ASR per clip p50 {s['asr_p50_s']:.2f} s, "
-        f"p95 {s['asr_p95_s']:.2f} s; model load {load_s:.1f} s, RSS added {rss_added:.0f} MB\n"
+        f"p95 {s['asr_p95_s']:.2f} s, real-time factor {s['rtf']:.2f}; model load {load_s:.1f} s, RSS added {rss_added:.0f} MB\n"
     )
     if args.save:
         args.save.write_text(
