@@ -116,6 +116,8 @@ def test_plaintext_messages(make_client: Callable[..., TestClient]) -> None:
     assert "欢迎关注" in content(follow.text)
     helped = post(xml(openid="oUnit2", msg_type="event", Event="CLICK", EventKey="HELP"))
     assert "回复数字即可选择" in content(helped.text)
+    elder = post(xml(openid="oUnit4", msg_type="event", Event="CLICK", EventKey="ELDER"))
+    assert content(elder.text).startswith("长辈版") and "按住" in content(elder.text)
     assert post(xml(openid="oUnit3", msg_type="event", Event="unsubscribe")).text == "success"
 
 
