@@ -356,14 +356,25 @@ def test_slow_bot_answers_success_then_pushes(
     pushed_after = time.perf_counter() - started
     [text] = fake_wechat.sent(citizen.openid)
     assert "身份证" in text
-    with db() as session:
-        [push] = session.scalars(
-            select(WechatPush).where(WechatPush.openid == citizen.openid)
-        ).all()
-        assert push.status == "sent" and push.attempts == 2 and push.kind == "reply"
-        statuses = session.scalars(
-            select(WechatInbound.status).where(WechatInbound.openid == citizen.openid)
-        ).all()
+
+    def recorded() -> tuple[list[WechatPush], list[str]]:
+        with db() as session:
+            pushes = list(
+                session.scalars(select(WechatPush).where(WechatPush.openid == citizen.openid))
+            )
+            statuses = list(
+                session.scalars(
+                    select(WechatInbound.status).where(WechatInbound.openid == citizen.openid)
+                )
+            )
+            return pushes, statuses
+
+    # the gateway records the outcome just after WeChat accepted the push
+    assert fake_wechat.wait_for(
+        lambda: "pushed" in recorded()[1] and all(p.status == "sent" for p in recorded()[0])
+    ), recorded()
+    [push], statuses = recorded()
+    assert push.status == "sent" and push.attempts == 2 and push.kind == "reply"
     assert "pushed" in statuses
     attempts = [
         c for c in fake_wechat.calls_to("/cgi-bin/message/custom/send")
@@ -450,12 +461,18 @@ def test_agent_replies_reach_wechat(
         agent.act(sender, "handback")
         assert fake_wechat.wait_for(lambda: len(fake_wechat.sent(citizen.openid)) == 3)
         assert "智能助手" in fake_wechat.sent(citizen.openid)[2]
-        with db() as session:
-            statuses = session.scalars(
-                select(ChatMessage.status).where(
-                    ChatMessage.sender == sender, ChatMessage.push.is_(True)
+
+        def push_statuses() -> set[str]:
+            with db() as session:
+                return set(
+                    session.scalars(
+                        select(ChatMessage.status).where(
+                            ChatMessage.sender == sender, ChatMessage.push.is_(True)
+                        )
+                    )
                 )
-            ).all()
-        assert statuses and set(statuses) == {"delivered"}
+
+        # marked delivered just after WeChat accepted each push
+        assert fake_wechat.wait_for(lambda: push_statuses() == {"delivered"}), push_statuses()
     finally:
         agent.socket.close()
