@@ -9,7 +9,6 @@
 (() => {
   'use strict';
 
-  const CSRF_HEADER = 'X-Yishi-CSRF';
   const REQUEST_TIMEOUT_MS = 120000; // the first grouping of questions loads the embedding model
   const TIME_ZONE = 'Asia/Shanghai';
   const DEFAULT_DAYS = 7;
@@ -32,15 +31,6 @@
 
   // ---------------------------------------------------------------- api
 
-  class ApiError extends Error {
-    constructor(status, code, detail) {
-      super(detail);
-      this.status = status;
-      this.code = code;
-      this.detail = detail;
-    }
-  }
-
   function defaultDetail(status) {
     if (status === 401) return '请先登录。';
     if (status === 403) return TEXT_FORBIDDEN;
@@ -48,38 +38,12 @@
     return TEXT_GENERIC_ERROR;
   }
 
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
-    const init = { method, credentials: 'same-origin', headers, cache: 'no-store' };
-    if (method !== 'GET') headers[CSRF_HEADER] = '1';
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    const ctrl = new AbortController();
-    init.signal = ctrl.signal;
-    const timer = window.setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (_) {
-      throw new ApiError(0, 'network', TEXT_NETWORK_ERROR);
-    } finally {
-      window.clearTimeout(timer);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_) {
-      data = null;
-    }
-    if (response.ok) return data && typeof data === 'object' ? data : {};
-    const code = data && typeof data.error === 'string' ? data.error : `http_${response.status}`;
-    const detail = data && typeof data.detail === 'string' && data.detail.trim()
-      ? data.detail.trim()
-      : defaultDetail(response.status);
-    throw new ApiError(response.status, code, detail);
-  }
+  const { ApiError, createApi } = window.YishiStaffApi;
+  const api = createApi({
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    networkText: TEXT_NETWORK_ERROR,
+    defaultDetail,
+  });
 
   function errorText(error) {
     return error instanceof ApiError ? error.detail : TEXT_GENERIC_ERROR;

@@ -9,7 +9,6 @@
 (() => {
   'use strict';
 
-  const CSRF_HEADER = 'X-Yishi-CSRF';
   const REQUEST_TIMEOUT_MS = 120000; // the first hit test loads the embedding model
   const POLL_MS = 1000;
   const TEXT_NETWORK_ERROR = '网络连接失败，请检查网络后重试。';
@@ -47,49 +46,15 @@
 
   // ---------------------------------------------------------------- api
 
-  class ApiError extends Error {
-    constructor(status, code, detail, body) {
-      super(detail);
-      this.status = status;
-      this.code = code;
-      this.detail = detail;
-      this.body = body || {};
-    }
-  }
-
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
-    const init = { method, credentials: 'same-origin', headers, cache: 'no-store' };
-    if (method !== 'GET') headers[CSRF_HEADER] = '1';
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    const ctrl = new AbortController();
-    init.signal = ctrl.signal;
-    const timer = window.setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (_) {
-      throw new ApiError(0, 'network', TEXT_NETWORK_ERROR);
-    } finally {
-      window.clearTimeout(timer);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_) {
-      data = null;
-    }
-    if (response.ok) return data && typeof data === 'object' ? data : {};
-    const code = data && typeof data.error === 'string' ? data.error : `http_${response.status}`;
-    const detail = data && typeof data.detail === 'string' && data.detail.trim()
-      ? data.detail.trim() : TEXT_GENERIC_ERROR;
-    const error = new ApiError(response.status, code, detail, data);
-    if (response.status === 401 && !path.endsWith('/login')) showLogin('登录已过期，请重新登录。');
-    throw error;
-  }
+  const { ApiError, createApi } = window.YishiStaffApi;
+  const api = createApi({
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    networkText: TEXT_NETWORK_ERROR,
+    defaultDetail: () => TEXT_GENERIC_ERROR,
+    onUnauthorized: (path) => {
+      if (!path.endsWith('/login')) showLogin('登录已过期，请重新登录。');
+    },
+  });
 
   function errorText(error) {
     return error instanceof ApiError ? error.detail : TEXT_GENERIC_ERROR;

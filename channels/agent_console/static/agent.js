@@ -11,7 +11,6 @@
   'use strict';
 
   const API = '/api/agent';
-  const CSRF_HEADER = 'X-Yishi-CSRF';
   const REQUEST_TIMEOUT_MS = 20000;
   const PING_INTERVAL_MS = 20000;
   const WS_SILENCE_LIMIT_MS = 50000; // no message (not even a pong) for this long: reconnect
@@ -176,15 +175,6 @@
 
   // ---------------------------------------------------------------- API
 
-  class ApiError extends Error {
-    constructor(status, code, detail) {
-      super(detail);
-      this.status = status;
-      this.code = code;
-      this.detail = detail;
-    }
-  }
-
   function defaultDetail(status) {
     if (status === 401) return TEXT_SESSION_EXPIRED;
     if (status === 403) return '没有权限执行此操作。';
@@ -193,45 +183,20 @@
     return TEXT_GENERIC_ERROR;
   }
 
+  const { ApiError, createApi } = window.YishiStaffApi;
+
   /**
-   * One JSON call. POSTs carry the CSRF header. A 401 (other than on login) means the session
-   * ended: the login form is shown. Throws ApiError with the API's Chinese `detail`.
+   * One JSON call (staff-api.js). A 401 (other than on login) means the session ended: the
+   * login form is shown. Throws ApiError with the API's Chinese `detail`.
    */
-  async function api(method, path, body, opts = {}) {
-    const headers = { Accept: 'application/json' };
-    const init = { method, credentials: 'same-origin', headers, cache: 'no-store' };
-    if (method !== 'GET') headers[CSRF_HEADER] = '1';
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    const ctrl = new AbortController();
-    init.signal = ctrl.signal;
-    const timer = window.setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (_) {
-      throw new ApiError(0, 'network', TEXT_NETWORK_ERROR);
-    } finally {
-      window.clearTimeout(timer);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_) {
-      data = null;
-    }
-    if (response.ok) return data && typeof data === 'object' ? data : {};
-    const code = data && typeof data.error === 'string' ? data.error : `http_${response.status}`;
-    const detail = data && typeof data.detail === 'string' && data.detail.trim()
-      ? data.detail.trim()
-      : defaultDetail(response.status);
-    if (response.status === 401 && !opts.allowUnauthenticated) {
-      showLogin(TEXT_SESSION_EXPIRED);
-    }
-    throw new ApiError(response.status, code, detail);
-  }
+  const api = createApi({
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    networkText: TEXT_NETWORK_ERROR,
+    defaultDetail,
+    onUnauthorized: (_path, opts) => {
+      if (!opts.allowUnauthenticated) showLogin(TEXT_SESSION_EXPIRED);
+    },
+  });
 
   function errorText(error) {
     return error instanceof ApiError ? error.detail : TEXT_GENERIC_ERROR;
