@@ -38,7 +38,7 @@
     return TEXT_GENERIC_ERROR;
   }
 
-  const { ApiError, createApi } = window.YishiStaffApi;
+  const { ApiError, createApi, loginCredentials } = window.YishiStaffApi;
   const api = createApi({
     timeoutMs: REQUEST_TIMEOUT_MS,
     networkText: TEXT_NETWORK_ERROR,
@@ -109,14 +109,9 @@
 
   async function onLogin(event) {
     event.preventDefault();
-    const username = els.loginUsername.value.trim();
-    const password = els.loginPassword.value;
-    if (!username || !password) {
-      els.loginError.textContent = !username ? '请输入工号或用户名。' : '请输入密码。';
-      (!username ? els.loginUsername : els.loginPassword).focus();
-      return;
-    }
-    els.loginError.textContent = '';
+    const credentials = loginCredentials(els);
+    if (!credentials) return;
+    const { username, password } = credentials;
     els.loginSubmit.disabled = true;
     els.loginSubmit.textContent = '登录中…';
     try {

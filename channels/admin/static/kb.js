@@ -46,7 +46,7 @@
 
   // ---------------------------------------------------------------- api
 
-  const { ApiError, createApi } = window.YishiStaffApi;
+  const { ApiError, createApi, loginCredentials } = window.YishiStaffApi;
   const api = createApi({
     timeoutMs: REQUEST_TIMEOUT_MS,
     networkText: TEXT_NETWORK_ERROR,
@@ -147,14 +147,9 @@
 
   async function onLogin(event) {
     event.preventDefault();
-    const username = els.loginUsername.value.trim();
-    const password = els.loginPassword.value;
-    if (!username || !password) {
-      els.loginError.textContent = !username ? '请输入工号或用户名。' : '请输入密码。';
-      (!username ? els.loginUsername : els.loginPassword).focus();
-      return;
-    }
-    els.loginError.textContent = '';
+    const credentials = loginCredentials(els);
+    if (!credentials) return;
+    const { username, password } = credentials;
     els.loginSubmit.disabled = true;
     try {
       const data = await api('POST', '/api/agent/login', { username, password });

@@ -62,5 +62,18 @@
     };
   }
 
-  window.YishiStaffApi = { ApiError, createApi };
+  /** The login form's username and password, or null after pointing the user at the empty field. */
+  function loginCredentials(els) {
+    const username = els.loginUsername.value.trim();
+    const password = els.loginPassword.value;
+    if (!username || !password) {
+      els.loginError.textContent = !username ? '请输入工号或用户名。' : '请输入密码。';
+      (!username ? els.loginUsername : els.loginPassword).focus();
+      return null;
+    }
+    els.loginError.textContent = '';
+    return { username, password };
+  }
+
+  window.YishiStaffApi = { ApiError, createApi, loginCredentials };
 })();
