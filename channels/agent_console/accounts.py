@@ -77,16 +77,34 @@ class AuditEntry(Base):
 
 
 def ensure_append_only(connection: Connection) -> None:
-    """SQLite: triggers that refuse UPDATE and DELETE on the audit log. The retention purge
-    (channels/privacy/retention.py) is the one exception: in a single transaction it lifts the
-    DELETE trigger, removes entries past their retention, and puts the trigger back."""
+    """Triggers that refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE) on the audit log.
+
+    The retention purge (channels/privacy/retention.py) is the one exception: in a single
+    transaction it lifts the DELETE trigger, removes entries past their retention, and puts the
+    trigger back. On PostgreSQL, also grant the app role INSERT/SELECT only (docs/scale-out.md):
+    the trigger stops mistakes, the grant stops a compromised app role."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(_PG_REFUSE)
+        for verb, level in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
+            connection.exec_driver_sql(
+                f"CREATE OR REPLACE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} "
+                f"ON audit_log FOR EACH {level} EXECUTE FUNCTION audit_log_refuse()"
+            )
+        return
     if connection.dialect.name != "sqlite":
-        return  # PostgreSQL: grant the app role INSERT/SELECT only (docs/operations.md)
+        return
     for verb in ("UPDATE", "DELETE"):
         connection.exec_driver_sql(
             f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
         )
+
+
+_PG_REFUSE = (
+    "CREATE OR REPLACE FUNCTION audit_log_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit_log is append-only' "
+    "USING ERRCODE = 'integrity_constraint_violation'; END $$"
+)
 
 
 @event.listens_for(AuditEntry.__table__, "after_create")

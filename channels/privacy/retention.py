@@ -12,8 +12,8 @@ the settings (`YISHI_RETENTION_<CLASS>_DAYS`, docs/privacy.md). What happens to 
   status, dates and history stay for statistics.
 - tickets: finished (办结, 回访) and untouched since the cutoff → anonymised: contact, address,
   summary, answer and sender go; number, category, department, dates and status stay.
-- audit: audit entries and login attempts older than the cutoff are deleted (on SQLite the
-  append-only trigger is lifted and restored inside one transaction).
+- audit: audit entries and login attempts older than the cutoff are deleted (the append-only
+  DELETE trigger is lifted and restored inside one transaction).
 - trackers: Rasa's tracker events older than the cutoff are deleted.
 - form_drafts: vault values (actions/forms/vault.py) older than the cutoff are deleted.
 
@@ -173,9 +173,15 @@ def _run(conn: Connection, step: Step, dry_run: bool) -> int:
 
 
 def _purge_audit_log(engine: Engine, step: Step) -> int:
-    """Delete old audit entries. On SQLite the append-only trigger is dropped, the rows deleted
-    and the trigger created again in one transaction, so no other writer ever sees the log
-    without it. On PostgreSQL the app role may not delete: run the purge with a role that may."""
+    """Delete old audit entries. The append-only DELETE trigger is lifted, the rows deleted and
+    the trigger restored in one transaction, so no other writer ever sees the log without it.
+    On PostgreSQL that takes the table's owner (ALTER TABLE … DISABLE TRIGGER)."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_delete")
+            count = _run(conn, step, dry_run=False)
+            conn.exec_driver_sql("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_delete")
+            return count
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             return _run(conn, step, dry_run=False)
