@@ -54,6 +54,20 @@ def test_aspect_cues(question: str, aspects: set[str]) -> None:
         ("街道能办低保吗", "location"),  # a place, then a generic "能办吗"
         ("周六能去交警队处理违章吗", "location"),
         ("外地户口能在这边交医保吗", "conditions"),  # only "能……吗": conditions, weakly
+        # a bare "where" next to an online cue asks for the online entry
+        ("国家医保app里异地备案在哪点进去", "online"),
+        ("退休金认证在微信里能做不 入口在哪", "online"),
+        # where to hand the papers in is a place, handing them in online is the online route
+        ("我户口在南岗区 低保申请得上哪个地方交材料", "location"),
+        ("迁户口能不能先在网上把材料交了 省得来回跑", "online"),
+        ("房子在西山区，补房产证能在东湖那边办吗", "location"),
+        ("外地户口能在示例市办出国的证件吗", "conditions"),
+        # colloquial ways of asking for the steps
+        ("公司倒闭了，失业金从哪一步开始办", "process"),
+        ("要去上海做手术，医保备案是咋个办法", "process"),
+        ("在大厅查办理进度要交费不", "fee"),
+        ("证过期了去换新的 旧的那张还用带着不", "materials"),
+        ("外省户口的娃第一次办身份证，要拿居住证吗", "materials"),
     ],
 )
 def test_aspect_weights_put_what_is_asked_first(question: str, asked: str) -> None:
@@ -68,5 +82,11 @@ def test_particular_cases_lean_to_the_guide_qa() -> None:
     assert "other" in aspect_weights("可以让家人帮我代办吗")
     assert "other" in aspect_weights("申请被驳回了怎么办")
     assert "other" not in aspect_weights("护照办一下多少钱")
+    # a mishap before "咋整" makes it a particular case; an explicit "流程" stays the steps
+    assert aspect_weights("刚申请了补房本 结果旧的在柜子里翻出来了 咋整")["process"] < STRONG
+    assert aspect_weights("港澳通行证快过期了，换新证是个啥流程")["process"] == STRONG
+    # "在村里种地" is no place to apply; "村里能办吗" is
+    assert "location" not in aspect_weights("我在村里种地 没单位 能自己交养老保险不")
+    assert "location" in aspect_weights("村里能办吗")
     # aspect_cues names only main aspects, and not the weak hint of a bare "能……吗"
     assert aspect_cues("可以让家人帮我代办吗") == set()
