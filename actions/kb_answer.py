@@ -37,6 +37,11 @@ NONE_TEXT = (
     "抱歉，这个问题我在办事指南里没有找到可靠的答案，不想误导您。"
     "您可以换个说法再问，或者转人工客服；也可以拨打12345政务服务便民热线咨询。"
 )
+# a subject the out-of-scope lexicon names (knowledge/lexicon/out_of_scope.yaml)
+OUTSIDE_TEXT = (
+    "抱歉，“{subject}”不在一事通现有的办事指南范围内，我不便作答，以免误导您。"
+    "您可以转人工客服，或拨打12345政务服务便民热线，问清楚该找哪个部门。"
+)
 UNAVAILABLE_TEXT = (
     "抱歉，办事指南知识库暂时不可用。您可以稍后再试，或拨打12345政务服务便民热线咨询。"
 )
@@ -200,7 +205,7 @@ class ActionAnswerFromKb(Action):
         if context and context in searcher_services(searcher) and self._is_follow_up(text, result):
             name = searcher.by_id[f"{context}#process"].source.get("title", "")
             contextual = await loop.run_in_executor(None, searcher.search, f"{name} {text}")
-            if contextual.best and contextual.best.service_id == context:
+            if contextual.best and contextual.best.service_id == context and not contextual.outside:
                 result = contextual
                 result.band = (
                     "answer"
@@ -213,6 +218,13 @@ class ActionAnswerFromKb(Action):
             tips = await loop.run_in_executor(None, next_step_tips, best.document, elder)
             return self._answer(dispatcher, best.document, result.confidence, elder, tips)
         best_doc = best.document if best else None
+        if result.outside:  # a neighbouring subject no guide covers: say which, offer people
+            dispatcher.utter_message(
+                text=OUTSIDE_TEXT.format(subject=result.outside),
+                buttons=[{"title": "转人工客服", "payload": "转人工"}],
+                json_message=_kb_payload(best_doc, "none", result.confidence),
+            )
+            return []
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == "out_of_scope":  # not clearly ours: decline politely, offer no guesses
             dispatcher.utter_message(

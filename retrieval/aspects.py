@@ -29,12 +29,13 @@ _CUES: dict[str, str] = {
         r"|邮寄|寄到|寄过去|快递|电脑上|12123|电子税务局|不去现场|不用去现场|不到现场|不用到场"
         r"|下载|网址|链接|平台|怎么查|在线查|电子社保卡|电子证照|电子营业执照|电子版"
         r"|示例办|政务服务网|入口|点进去|从哪进|在哪进|菜单|网页|手机能查|手机上查"
+        r"|电子[^，,。？?\s]{0,4}(?:卡|证|照|版|标志|凭证)"
     ),
     "materials": (
         r"材料|带什么|带啥|证件要|准备什么|准备啥|准备哪些|哪些证件|什么证件|复印件|照片|户口本|资料|要带"
         r"|提交什么|提供什么|要提供|需要什么东西|要什么东西|拿什么|需要什么$|要什么$|需要啥$|要啥$"
         r"|什么证明|证据|几张|尺寸|授权书|什么章|盖章"
-        r"|(?:用|得|还|需|要不要|用不用)带|带着|带些|带哪些|带上啥|带上什么"
+        r"|(?:用|得|还|需|要不要|用不用)带|带着|带些|带哪些|带上啥|带上什么|(?:拿|带)些?(?:啥|什么)东西"
     ),
     "conditions": (
         r"条件|资格|谁能|谁可以|符合|够不够|有没有资格|什么情况|哪些情况|什么人|哪些人"
@@ -44,7 +45,7 @@ _CUES: dict[str, str] = {
         r"流程|步骤|手续|怎么办|怎么弄|咋办|咋弄|咋整|怎么申请|如何办理|怎么操作|程序|第一步|先干啥|先做什么"
         r"|(?:怎么|咋|如何|怎样)(?:给.{1,3}|把.{1,6})?(?:换|交|缴|转|报|提|开|上|落|参保|登记|拿|取|关|销|注销)"
         r"|(?:咋|怎么)个?(?:操作|办法|搞|走|处理|申请)|咋个办|怎么个办|什么办法|啥办法|哪一步|哪几步|几个步骤"
-        r"|从哪开始|具体(?:怎么|咋)|过程|啥流程"
+        r"|从哪开始|具体(?:怎么|咋)|过程|啥流程|先[^，,。？?\s]{1,10}再|是先[^，,。？?\s]{1,8}还是先"
     ),
 }
 _COMPILED = {aspect: re.compile(pattern, re.IGNORECASE) for aspect, pattern in _CUES.items()}
@@ -58,7 +59,21 @@ _WHERE_TO_HAND_IN = re.compile(r"(?:哪|什么地方).{0,6}(?:交|递|送|提交
 # "网上把材料交了": handing papers in online asks about the online route, not the list
 _SUBMIT_PAPERS = re.compile(r"(?:交|传|提交|上传|递交)(?:了|的)?材料|材料(?:交|传|提交|上传|递交)")
 # an explicit ask for the steps stays the main aspect even in a particular case
-_STEPS = re.compile(r"流程|步骤|手续|程序|哪一步|哪几步")
+_STEPS = re.compile(
+    r"流程|步骤|手续|程序|哪一步|哪几步|先[^，,。？?\s]{1,10}再|是先[^，,。？?\s]{1,8}还是先"
+)
+# "哪些银行网点能当场办": which place, whatever else the question mentions
+_WHICH_PLACE = re.compile(
+    r"哪(?:些|个|家)[^，,。？?\s]{0,4}(?:网点|银行|大厅|窗口|派出所|医院|中心|地方|部门|单位)"
+)
+# "不想跑大厅 手机上能办不": the place named is the one to avoid
+_AVOID_PLACE = re.compile(
+    r"(?:不想|不用|不愿|懒得|免得|不必|省得)(?:再)?(?:跑|去)|还是(?:只能|得|要|必须)去"
+)
+# "不会在网上报名 去哪儿找人帮忙": online is what the citizen cannot do
+_NO_ONLINE = re.compile(
+    r"不会(?:在|用)?(?:网上|手机|电脑|上网|智能手机)|不会上网|没有?(?:智能)?手机"
+)
 # "住多久才能办", "交满几年才可以领": a duration one must reach first is a condition, not how
 # long the office takes
 _DURATION_CONDITION = re.compile(
@@ -66,6 +81,7 @@ _DURATION_CONDITION = re.compile(
     r"(?:才(?:能|可以)|(?:能|可以)(?:办|领|申请|提|落户|参加|享受))"
     r"|提前多久|多久.{0,2}一次"
 )
+_VALIDITY = re.compile(r"管多长时间|管多久|能用多久|待几天|最多待|停留|有效期")
 # "一个月能补多少", "能贷多少": how much one gets is set by the conditions, it is not a fee
 _AMOUNT = re.compile(r"(?:补|领|发|拿|贷|报|退|提)了?多少|挣多少|收入.{0,3}多少")
 # "要收入证明吗", "上户口需要出生证吗": whether a document is needed is about materials
@@ -92,6 +108,7 @@ _OTHER = re.compile(
     r"|代办|代领|代为|替我|替他|替她|帮我|帮他|帮她|帮忙|(?:让|请|找|委托).{0,4}(?:帮|替|代)"
     r"|忘了|忘记|写错|填错|登记错|弄错|错了|找回|去世|有效期|过期|还能|还可以"
     r"|结果|发现|压根|不一样|对不上|回不来|还没好|都过了|咋回事|怎么回事|好几[回次遍]|不成功|失败"
+    r"|找着|找到了|又找|人在国外|在国外|出国了|[两几三多]个(?:城市|地方)|管多长时间|管多久|能用多久|待几天|最多待|停留"
 )
 
 # the weight of an aspect cue on its documents, relative to RetrievalSettings.aspect_boost
@@ -118,6 +135,8 @@ def _analyse(text: str) -> tuple[dict[str, float], set[str]]:
         matches = list(pattern.finditer(text))
         if matches:
             ends[aspect] = matches[-1].end()
+    if "time_limit" in ends and _VALIDITY.search(text):
+        del ends["time_limit"]
     if "time_limit" in ends and _DURATION_CONDITION.search(text):
         ends["conditions"] = max(ends.get("conditions", 0), ends.pop("time_limit"))
     if amount := _AMOUNT.search(text):
@@ -128,13 +147,19 @@ def _analyse(text: str) -> tuple[dict[str, float], set[str]]:
     if where := _WHERE_TO_HAND_IN.search(text):
         ends.pop("materials", None)
         ends["location"] = max(ends.get("location", 0), where.end())
+    if _NO_ONLINE.search(text):
+        ends.pop("online", None)
+    if which := _WHICH_PLACE.search(text):
+        ends["location"] = max([which.end(), *ends.values()]) + 1
+    if "online" in ends and "location" in ends and _AVOID_PLACE.search(text):
+        ends["online"] = max(ends["online"], ends.pop("location")) + 1
     if "online" in ends and "materials" in ends and _SUBMIT_PAPERS.search(text):
         ends["online"] = max(ends["online"], ends.pop("materials"))
     # "入口在哪", "手机上在哪弄": a bare "where" next to an online cue asks where online
     if "online" in ends and "location" in ends and not _PLACE.search(text):
         ends["online"] = max(ends["online"], ends.pop("location"))
     # "怎么办" also appears inside questions about another aspect ("网上怎么办"): keep the specific one
-    if "process" in ends and len(ends) > 1:
+    if "process" in ends and len(ends) > 1 and not _STEPS.search(text):
         del ends["process"]
     other = bool(_OTHER.search(text))
     weights: dict[str, float] = {}

@@ -41,11 +41,13 @@ class RetrievalSettings(BaseSettings):
     qa_boost: float = Field(0.01, ge=0)
     # band thresholds are the lowest confidences that keep these rates on the eval dev split:
     # out-of-scope questions answered, in-scope questions answered with the wrong service,
-    # out-of-scope questions that get a clarifying question (or an answer). The answer threshold
-    # keeps a margin: it must hold even if one more dev out-of-scope question got through.
+    # out-of-scope questions that get a clarifying question (or an answer). For the answer
+    # threshold, max_oos_answer bounds the one-sided upper confidence limit (z below; 1.2816 =
+    # 90 %) of the rate over the dev out-of-scope questions the lexicon does not decline.
     max_oos_answer: float = Field(0.03, ge=0, le=1)
     max_wrong_answer: float = Field(0.08, ge=0, le=1)
     max_oos_clarify: float = Field(0.25, ge=0, le=1)
+    oos_bound_z: float = Field(1.2816, ge=0)
     batch_size: int = Field(32, ge=1)
     # recheck the CURRENT pointer at most this often, so a rebuild is picked up without restart
     reload_check_s: float = Field(2.0, ge=0)

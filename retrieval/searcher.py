@@ -31,7 +31,7 @@ from retrieval.manifest import (
     IndexMismatchError,
     corpus_sha256,
 )
-from retrieval.text import lexicon_sha256, normalise
+from retrieval.text import lexicon_sha256, normalise, out_of_scope_terms
 
 if TYPE_CHECKING:
     from retrieval.encoder import Encoder
@@ -71,6 +71,8 @@ class SearchResult:
     features: dict[str, float]
     services: list[tuple[str, float]] = field(default_factory=list)
     candidates: list[Hit] = field(default_factory=list)
+    # a subject no guide covers that the question names (knowledge/lexicon/out_of_scope.yaml)
+    outside: str | None = None
 
     @property
     def best(self) -> Hit | None:
@@ -230,15 +232,21 @@ class Searcher:
         services = [
             (self._service_keys[i], float(service_score[i])) for i in ranked_services[:top_k]
         ]
-        return SearchResult(
-            query,
-            hits,
-            confidence,
-            self.calibration.band(confidence, features),
-            features,
-            services,
-            candidates,
-        )
+        band = self.calibration.band(confidence, features)
+        outside = self._outside_subject(query, hits[0].document) if hits else None
+        if outside:
+            band = "none"
+        return SearchResult(query, hits, confidence, band, features, services, candidates, outside)
+
+    @staticmethod
+    def _outside_subject(query: str, doc: Document) -> str | None:
+        """The uncovered subject the query names, unless the best document itself speaks of
+        it (then the guide does cover that case)."""
+        text = normalise(f"{doc.lexical_text} {doc.answer}")
+        for term, subject in out_of_scope_terms().items():
+            if term in query and term not in text:
+                return subject
+        return None
 
     def _hit(self, i: int, dense: np.ndarray, lexical: np.ndarray, fused: np.ndarray) -> Hit:
         doc = self.docs[i]

@@ -56,6 +56,20 @@ def _typo_map() -> dict[str, str]:
     return dict(sorted(mapping.items(), key=lambda item: -len(item[0])))
 
 
+@lru_cache(maxsize=1)
+def out_of_scope_terms() -> dict[str, str]:
+    """{term: subject} for subjects no guide covers (knowledge/lexicon/out_of_scope.yaml)."""
+    path = LEXICON_DIR / "out_of_scope.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {
+        normalise(str(term)): str(subject)
+        for subject, terms in (data.get("subjects") or {}).items()
+        for term in terms
+    }
+
+
 _tokenizer_lock = threading.Lock()
 
 

@@ -48,6 +48,8 @@ class KbSearchResponse(BaseModel):
     confidence: float
     hits: list[KbHit]
     services: list[dict[str, Any]]
+    # a subject no guide covers that the question names (the band is then "none")
+    outside: str | None = None
 
 
 def get_kb(request: Request) -> SearcherHandle:
@@ -76,6 +78,7 @@ async def kb_search(body: KbSearchRequest, kb: KbDep) -> KbSearchResponse:
         query=query,
         kb_version=searcher.kb_version,
         band=result.band,
+        outside=result.outside,
         confidence=round(result.confidence, 4),
         hits=[
             KbHit(

@@ -127,6 +127,19 @@ def test_unanswerable_question_is_declined_honestly(gateway: httpx.Client) -> No
     assert "抱歉" in _texts(body)
 
 
+def test_a_neighbouring_subject_no_guide_covers_is_named_and_declined(
+    gateway: httpx.Client,
+) -> None:
+    # 二手车 is not 二手房: the bot must not answer with the property-transfer guide
+    body = _chat(gateway, _sender(), "二手车过户要带啥")
+    kb = body["trace"]["kb"]
+    assert kb is None or kb["band"] == "none"
+    assert "二手车交易过户" in _texts(body) and "12345" in _texts(body)
+    assert any(b["payload"] == "转人工" for r in body["replies"] for b in r.get("buttons") or [])
+    hit = gateway.post("/api/kb/search", json={"query": "二手车过户要带啥"}).json()
+    assert (hit["band"], hit["outside"]) == ("none", "二手车交易过户")
+
+
 def test_kb_search_api_for_hit_testing(gateway: httpx.Client) -> None:
     response = gateway.post("/api/kb/search", json={"query": "良民证去哪开", "top_k": 3})
     assert response.status_code == 200

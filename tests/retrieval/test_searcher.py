@@ -43,6 +43,31 @@ def test_declines_what_the_guides_do_not_cover(searcher: Searcher, question: str
     assert searcher.search(question).band != "answer"
 
 
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("二手车过户要带啥", "二手车交易过户"),
+        ("去台湾的通行证在哪办", "往来台湾"),
+        ("注册个商标要多少钱", "知识产权"),
+    ],
+)
+def test_a_neighbouring_subject_no_guide_covers_is_declined(
+    searcher: Searcher, question: str, subject: str
+) -> None:
+    """二手车过户 is close to 二手房过户 in words and vectors; the out-of-scope lexicon says
+    that no guide covers it, so the bot declines instead of answering the wrong service."""
+    result = searcher.search(question)
+    assert (result.outside, result.band) == (subject, "none")
+
+
+def test_a_covered_case_that_names_such_a_word_is_still_answered(searcher: Searcher) -> None:
+    # 二手房 is covered; a guide that speaks of a listed word (none here) would be too
+    result = searcher.search("二手房过户要带啥")
+    assert result.outside is None and result.best is not None
+    assert result.best.doc_id == "property_transfer#materials"
+    assert result.band in {"answer", "clarify"}
+
+
 def test_answer_text_and_source_come_from_the_guide(searcher: Searcher) -> None:
     doc = searcher.by_id["passport#fee"]
     assert "120元" in doc.answer

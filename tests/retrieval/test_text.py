@@ -68,6 +68,11 @@ def test_aspect_cues(question: str, aspects: set[str]) -> None:
         ("在大厅查办理进度要交费不", "fee"),
         ("证过期了去换新的 旧的那张还用带着不", "materials"),
         ("外省户口的娃第一次办身份证，要拿居住证吗", "materials"),
+        # the place is one to avoid; which place; the order of the steps
+        ("手机上能把违章处理了不 不想跑交警队", "online"),
+        ("哪些银行网点能当场做社保卡", "location"),
+        ("身份证掉了好几天了，是不是得先去派出所挂失再补办", "process"),
+        ("孩子出院一个礼拜了 准备去派出所报户口 需要拿些啥东西过去", "materials"),
     ],
 )
 def test_aspect_weights_put_what_is_asked_first(question: str, asked: str) -> None:
@@ -85,6 +90,10 @@ def test_particular_cases_lean_to_the_guide_qa() -> None:
     # a mishap before "咋整" makes it a particular case; an explicit "流程" stays the steps
     assert aspect_weights("刚申请了补房本 结果旧的在柜子里翻出来了 咋整")["process"] < STRONG
     assert aspect_weights("港澳通行证快过期了，换新证是个啥流程")["process"] == STRONG
+    # how long what was issued stays valid is no office time limit
+    assert "time_limit" not in aspect_weights("上个月开的无犯罪证明，这证明到底管多长时间")
+    # online is what the citizen cannot do
+    assert "online" not in aspect_weights("不会在网上报名 可以去哪儿找人帮忙填")
     # "在村里种地" is no place to apply; "村里能办吗" is
     assert "location" not in aspect_weights("我在村里种地 没单位 能自己交养老保险不")
     assert "location" in aspect_weights("村里能办吗")
