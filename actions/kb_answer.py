@@ -275,7 +275,9 @@ class ActionAnswerFromKb(Action):
         if elder:
             short, left_out = elder_answer(doc.answer)
             name = doc.source.get("title") or doc.title
-            text = f"{short}\n（依据《{name}》办事指南）"
+            version = doc.source.get("guide_version")
+            edition = f"，{version}版" if version else ""
+            text = f"{short}\n（依据《{name}》办事指南{edition}）"
             buttons = buttons[:2]
             if left_out:
                 text += f"\n{ELDER_MORE}"

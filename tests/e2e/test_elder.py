@@ -30,6 +30,8 @@ def test_elder_answers_are_short_and_offer_more(gateway: httpx.Client) -> None:
     text = _text(body)
     assert len(re.findall(r"^\d+\. ", text, re.M)) <= 3
     assert "还想知道更多吗" in text and "（" not in text.split("（依据")[0]
+    # the short answer still names the guide and its version
+    assert re.search(r"（依据《居民身份证遗失补领》办事指南，\d{4}\.\d+版）", text), text
     more = next(b for r in body["replies"] for b in r["buttons"] if b["title"] == "想知道更多")
     full = _say(gateway, sender, more["payload"])
     assert len(_text(full)) > len(text) and "来源：" in _text(full)
