@@ -75,11 +75,15 @@ class Report:
             "oos_declined": share(oos, lambda o: o.band != "answer"),
         }
 
-    def misses(self, limit: int = 15) -> list[str]:
+    def misses(self, limit: int = 15, aspects: bool = False) -> list[str]:
+        """Wrong services and out-of-scope answers; with `aspects`, right service, wrong aspect."""
         lines = []
         for o in self.outcomes:
             q = o.question
-            if q.service_id and o.service_id != q.service_id:
+            if aspects:
+                if q.service_id and o.service_id == q.service_id and not o.aspect_ok:
+                    lines.append(f"  {q.q}  → {o.aspect} ({o.band}); expected {q.aspect}")
+            elif q.service_id and o.service_id != q.service_id:
                 lines.append(
                     f"  {q.q}  → {o.service_id}#{o.aspect} ({o.band}); expected {q.service_id}#{q.aspect}"
                 )
@@ -129,7 +133,9 @@ def evaluate_bot(
     return report
 
 
-def print_reports(reports: list[Report], split: str, show_misses: bool) -> None:
+def print_reports(
+    reports: list[Report], split: str, show_misses: bool, limit: int = 15, aspects: bool = False
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -154,7 +160,7 @@ def print_reports(reports: list[Report], split: str, show_misses: bool) -> None:
     if show_misses:
         for report in reports:
             console.print(f"[bold]{report.name}: first misses[/bold]")
-            for line in report.misses():
+            for line in report.misses(limit, aspects):
                 console.print(line, markup=False)
 
 
@@ -168,9 +174,29 @@ def main(argv: list[str] | None = None) -> int:
         help="start the stack on free ports and evaluate through it",
     )
     parser.add_argument("--misses", action="store_true", help="list the first misses")
+    parser.add_argument(
+        "--aspect-misses", action="store_true", help="list right-service, wrong-aspect answers"
+    )
+    parser.add_argument("--limit", type=int, default=15, help="how many misses to list")
+    parser.add_argument(
+        "--questions",
+        metavar="FILE",
+        help="evaluate this question file (same format as knowledge/eval/) instead, e.g. a "
+        "fresh batch to measure before it joins the dev split",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
-    questions = load_eval(get_retrieval_settings().knowledge_dir, args.split)
+    if args.questions:
+        from pathlib import Path
+
+        from retrieval.knowledge import parse_file
+        from retrieval.schema import EvalFile
+
+        questions = [
+            q for q in parse_file(Path(args.questions), EvalFile).questions if q.split == args.split
+        ]
+    else:
+        questions = load_eval(get_retrieval_settings().knowledge_dir, args.split)
     started = time.monotonic()
     from retrieval.searcher import SearcherHandle
 
@@ -195,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(json.dumps({r.name: r.metrics() for r in reports}, indent=2) + "\n")
     else:
-        print_reports(reports, args.split, args.misses)
+        print_reports(
+            reports, args.split, args.misses or args.aspect_misses, args.limit, args.aspect_misses
+        )
         bands = Counter(o.band for o in reports[0].outcomes)
         sys.stdout.write(
             f"{len(questions)} questions in {time.monotonic() - started:.1f} s; searcher bands {dict(bands)}\n"
