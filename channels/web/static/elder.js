@@ -1,28 +1,35 @@
 /*
  * 一事通 · 长辈版 — the elder page.
  *
- * Plain ES2020, no dependencies, same API as the standard page (chat.js): a session from
- * POST /api/chat/session?channel=elder, POST /api/chat with mode "elder", GET /api/chat/updates
- * while a person serves. On top of it: a big two-level category menu, A−/A+ type size, every
- * answer read aloud (speechSynthesis, zh-CN) with a toggle, and press-and-hold voice input
+ * Plain ES2020, no dependencies beyond citizen.js (window.YishiCitizen, loaded first), the
+ * client it shares with the standard page (chat.js): a session from POST
+ * /api/chat/session?channel=elder, POST /api/chat with mode "elder", GET /api/chat/updates while
+ * a person serves. This file adds a big two-level category menu, A−/A+ type size, every answer
+ * read aloud (speechSynthesis, zh-CN) with a toggle, and press-and-hold voice input
  * (MediaRecorder → POST /api/voice). Problems are told calmly inside the conversation, never in
  * a pop-up. API and citizen text is inserted with textContent only, never parsed as HTML.
  */
 (() => {
   'use strict';
 
-  const API_URL = '/api/chat';
-  const SESSION_URL = '/api/chat/session?channel=elder';
-  const UPDATES_URL = '/api/chat/updates';
+  const { storage } = YishiCitizen;
+  const { make, asText, cleanButtons, hideTyping } = YishiCitizen.text;
+
+  // Distinct storage keys from the standard page's: the two pages keep separate conversations.
+  const CONFIG = YishiCitizen.settings({
+    sessionUrl: '/api/chat/session?channel=elder',
+    mode: 'elder',
+    senderPrefix: 'elder:',
+    storageKey: 'yishi.elder.sender',
+    tokenKey: 'yishi.elder.token',
+    afterKey: 'yishi.elder.updates.after',
+    localId: () => YishiCitizen.randomHex(16),
+    waitWords: '大约等',
+    networkError: '网络好像不太好，请稍后再试一次，或者拨打12345。',
+    genericError: '现在有点忙，请稍后再试一次，或者拨打12345。',
+  });
+
   const VOICE_URL = '/api/voice';
-  const TOKEN_HEADER = 'X-Yishi-Citizen-Token';
-  const CSRF_HEADER = 'X-Yishi-CSRF';
-  const MODE = 'elder';
-  const SENDER_PREFIX = 'elder:';
-  // Distinct from the standard page's keys: the two pages keep separate conversations.
-  const STORAGE_KEY = 'yishi.elder.sender';
-  const TOKEN_KEY = 'yishi.elder.token';
-  const AFTER_KEY = 'yishi.elder.updates.after';
   const FONT_KEY = 'yishi.elder.font';
   const SPEAK_KEY = 'yishi.elder.speak';
 
@@ -31,17 +38,7 @@
   const SPEECH_LANG = 'zh-CN';
   const SPEECH_RATE = 0.9;
 
-  const MAX_LEN = 500;
-  const REQUEST_TIMEOUT_MS = 60000;
   const VOICE_TIMEOUT_MS = 60000;
-  const SESSION_TIMEOUT_MS = 10000;
-  const UPDATES_TIMEOUT_MS = 15000;
-  const POLL_FAST_MS = 2000;
-  const POLL_SLOW_MS = 20000;
-  const POLL_ABSENT_MS = 60000;
-  const FAST_AFTER_HUMAN_MS = 60000;
-  const FAST_AFTER_SEND_MS = 15000;
-  const FAST_WHILE_BUTTONS_MS = 10 * 60 * 1000;
   const MIN_RECORD_MS = 500;
   const MAX_RECORD_MS = 30000;
   const AUDIO_BITS_PER_SECOND = 16000;
@@ -49,15 +46,12 @@
 
   const TEXT_NOT_HEARD = '没听清，请再说一次，或者点下面的按钮';
   const TEXT_TOO_SHORT = '请按住“说话”按钮不要松开，说完再松开。';
-  const TEXT_NETWORK_ERROR = '网络好像不太好，请稍后再试一次，或者拨打12345。';
-  const TEXT_GENERIC_ERROR = '现在有点忙，请稍后再试一次，或者拨打12345。';
   const TEXT_TYPING = '正在查找，请稍等…';
   const TEXT_LISTENING = '正在听，请说话……说完松开按钮';
   const TEXT_RECOGNISING = '正在识别，请稍等……';
   const TEXT_CANDIDATES = '您是想问下面哪一项？';
   const TEXT_STOP_WAITING = '不等了';
   const TEXT_HUMAN = '转人工';
-  const HUMAN_STATES = ['queued', 'agent'];
 
   // The big menu: categories, each with common questions the assistant answers well.
   const MENU = [
@@ -105,145 +99,14 @@
     },
   ];
 
-  // ---------------------------------------------------------------- storage
-
-  function storageGet(key) {
-    try {
-      return window.localStorage.getItem(key);
-    } catch (_) {
-      return null;
-    }
-  }
-
-  function storageSet(key, value) {
-    try {
-      window.localStorage.setItem(key, value);
-    } catch (_) {
-      /* private mode or storage disabled: keep it in memory only */
-    }
-  }
-
-  function storageRemove(key) {
-    try {
-      window.localStorage.removeItem(key);
-    } catch (_) {
-      /* ignore */
-    }
-  }
-
-  function randomHex(bytes) {
-    const buf = new Uint8Array(bytes);
-    if (window.crypto && typeof window.crypto.getRandomValues === 'function') {
-      window.crypto.getRandomValues(buf);
-    } else {
-      for (let i = 0; i < buf.length; i += 1) buf[i] = Math.floor(Math.random() * 256);
-    }
-    return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('');
-  }
-
-  // ---------------------------------------------------------------- session
-
-  let memorySender = null;
-  let memoryToken = null;
-  let sessionPromise = null;
-
-  function storedSender() {
-    let stored = storageGet(STORAGE_KEY);
-    if (typeof stored === 'string') stored = stored.trim();
-    if (stored && stored.startsWith(SENDER_PREFIX) && stored.length > SENDER_PREFIX.length) {
-      return stored;
-    }
-    return null;
-  }
-
-  async function createSession() {
-    const ctrl = new AbortController();
-    const timer = window.setTimeout(() => ctrl.abort(), SESSION_TIMEOUT_MS);
-    try {
-      const response = await fetch(SESSION_URL, {
-        method: 'POST',
-        headers: { Accept: 'application/json', [CSRF_HEADER]: '1' },
-        credentials: 'same-origin',
-        signal: ctrl.signal,
-      });
-      if (!response.ok) return null;
-      const data = await response.json();
-      if (!data || typeof data.sender !== 'string' || !data.sender.includes(':')) return null;
-      if (typeof data.token !== 'string' || !data.token) return null;
-      return { sender: data.sender, token: data.token };
-    } catch (_) {
-      return null;
-    } finally {
-      window.clearTimeout(timer);
-    }
-  }
-
-  /** The sender id (and token): a stored pair, else a new session, else a local id without one. */
-  function ensureSession() {
-    if (memorySender) return Promise.resolve(memorySender);
-    if (sessionPromise) return sessionPromise;
-    const promise = (async () => {
-      const stored = storedSender();
-      const token = storageGet(TOKEN_KEY);
-      if (stored && token) {
-        memoryToken = token;
-      } else {
-        const created = await createSession();
-        if (created) {
-          memorySender = created.sender;
-          memoryToken = created.token;
-          storageSet(STORAGE_KEY, created.sender);
-          storageSet(TOKEN_KEY, created.token);
-          storageRemove(AFTER_KEY);
-          return memorySender;
-        }
-        memoryToken = null;
-      }
-      memorySender = stored || SENDER_PREFIX + randomHex(16);
-      storageSet(STORAGE_KEY, memorySender);
-      return memorySender;
-    })();
-    sessionPromise = promise;
-    promise.finally(() => {
-      if (sessionPromise === promise) sessionPromise = null;
-    });
-    return promise;
-  }
-
-  function forgetSender() {
-    memorySender = null;
-    memoryToken = null;
-    sessionPromise = null;
-    storageRemove(STORAGE_KEY);
-    storageRemove(TOKEN_KEY);
-    storageRemove(AFTER_KEY);
-  }
-
-  function authHeaders(extra) {
-    const headers = { Accept: 'application/json', ...extra };
-    if (memoryToken) headers[TOKEN_HEADER] = memoryToken;
-    return headers;
-  }
-
-  function loadAfter(sender) {
-    try {
-      const saved = JSON.parse(storageGet(AFTER_KEY) || 'null');
-      return saved && saved.sender === sender ? saved.after : null;
-    } catch (_) {
-      return null;
-    }
-  }
-
-  function saveAfter(sender, after) {
-    storageSet(AFTER_KEY, JSON.stringify({ sender, after }));
-  }
+  const citizen = YishiCitizen.session(CONFIG);
 
   // ---------------------------------------------------------------- type size
 
   let els = null;
 
   function currentFont() {
-    const saved = Number(storageGet(FONT_KEY));
+    const saved = Number(storage.get(FONT_KEY));
     return FONT_SIZES.includes(saved) ? saved : FONT_DEFAULT;
   }
 
@@ -258,7 +121,7 @@
   function stepFont(direction) {
     const index = FONT_SIZES.indexOf(currentFont());
     const next = FONT_SIZES[Math.min(FONT_SIZES.length - 1, Math.max(0, index + direction))];
-    storageSet(FONT_KEY, String(next));
+    storage.set(FONT_KEY, String(next));
     applyFont(next);
   }
 
@@ -267,7 +130,7 @@
   const speech = {
     supported: typeof window.speechSynthesis === 'object' && window.speechSynthesis !== null
       && typeof window.SpeechSynthesisUtterance === 'function',
-    enabled: storageGet(SPEAK_KEY) !== 'off',
+    enabled: storage.get(SPEAK_KEY) !== 'off',
   };
 
   /** What is worth hearing of an answer: no source line, no links, points said as 第1条. */
@@ -335,7 +198,7 @@
 
   function setSpeaking(enabled) {
     speech.enabled = enabled;
-    storageSet(SPEAK_KEY, enabled ? 'on' : 'off');
+    storage.set(SPEAK_KEY, enabled ? 'on' : 'off');
     if (!enabled) stopSpeaking();
     renderSpeakToggle();
   }
@@ -348,18 +211,6 @@
   }
 
   // ---------------------------------------------------------------- DOM helpers
-
-  function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function asText(value) {
-    if (value === undefined || value === null) return '';
-    return typeof value === 'string' ? value : String(value);
-  }
 
   function scrollToBottom() {
     const box = els.chat;
@@ -387,27 +238,13 @@
   }
 
   function appendRow(row) {
-    const typing = document.getElementById('typing-indicator');
-    if (typing && typing.parentNode === els.messages) {
-      els.messages.insertBefore(row, typing);
-    } else {
-      els.messages.appendChild(row);
-    }
-    return row;
+    return YishiCitizen.text.appendRow(els.messages, row); // before the typing indicator
   }
 
   function addUserMessage(text) {
     const row = make('div', 'row row-user');
     row.appendChild(make('div', 'who', '我说'));
     row.appendChild(make('div', 'msg user', text));
-    appendRow(row);
-    scrollToBottom();
-    return row;
-  }
-
-  function addSystemMessage(text) {
-    const row = make('div', 'row row-system');
-    row.appendChild(make('div', 'msg system', text));
     appendRow(row);
     scrollToBottom();
     return row;
@@ -423,27 +260,10 @@
     return row;
   }
 
-  function cleanButtons(buttons) {
-    return Array.isArray(buttons)
-      ? buttons.filter((b) => b && typeof b === 'object' && (asText(b.title) || asText(b.payload)))
-      : [];
-  }
-
   function buttonGroup(buttons, label) {
-    const group = make('div', 'reply-buttons');
-    group.setAttribute('role', 'group');
-    group.setAttribute('aria-label', label || '可以点的按钮');
-    for (const b of buttons) {
-      const title = asText(b.title) || asText(b.payload);
-      const payload = asText(b.payload) || asText(b.title);
-      const btn = make('button', 'reply-button', title);
-      btn.type = 'button';
-      btn.addEventListener('click', () => {
-        sendMessage(payload, title);
-      });
-      group.appendChild(btn);
-    }
-    return group;
+    return YishiCitizen.text.buttonGroup(buttons, label || '可以点的按钮', (payload, title) => {
+      sendMessage(payload, title);
+    });
   }
 
   function addBotReply(reply, emergency) {
@@ -462,22 +282,6 @@
     appendRow(row);
     speak(text);
     return row;
-  }
-
-  function agentTitle(agent) {
-    if (!agent || typeof agent !== 'object') return '人工客服';
-    const name = asText(agent.display_name).trim();
-    const number = asText(agent.employee_no).trim();
-    let title = name ? `人工客服 ${name}` : '人工客服';
-    if (number) title += `（工号${number}）`;
-    return title;
-  }
-
-  function messageAgentTitle(message, fallback) {
-    const name = asText(message.agent_name).trim();
-    if (name) return name.startsWith('人工客服') ? name : `人工客服 ${name}`;
-    if (message.agent && typeof message.agent === 'object') return agentTitle(message.agent);
-    return agentTitle(fallback);
   }
 
   function addAgentMessage(text, title, buttons) {
@@ -518,18 +322,12 @@
   }
 
   function showTyping() {
-    if (document.getElementById('typing-indicator')) return;
-    if (HUMAN_STATES.includes(currentState)) return;
-    const row = make('div', 'row row-bot row-typing');
-    row.id = 'typing-indicator';
+    if (conversation.isHuman()) return; // a person answers, not the bot
+    const row = YishiCitizen.text.typingRow();
+    if (!row) return;
     row.appendChild(make('div', 'msg typing', TEXT_TYPING));
     els.messages.appendChild(row);
     scrollToBottom();
-  }
-
-  function hideTyping() {
-    const typing = document.getElementById('typing-indicator');
-    if (typing) typing.remove();
   }
 
   // ---------------------------------------------------------------- menu
@@ -592,164 +390,18 @@
     sendMessage(question, question);
   }
 
-  // ---------------------------------------------------------------- state
+  // ---------------------------------------------------------------- state and updates
 
-  let currentState = null;
-  let currentAgent = null;
-
-  function queueText(queue) {
-    let text = '正在为您转接人工客服';
-    if (!queue || typeof queue !== 'object') return `${text}，请稍候`;
-    const position = Number(queue.position);
-    if (Number.isFinite(position) && position >= 1) {
-      const ahead = Math.floor(position) - 1;
-      text += ahead > 0 ? `，前面还有${ahead}位` : '，您是下一位';
-    }
-    const minutes = Number(queue.wait_minutes);
-    if (queue.wait_minutes !== null && Number.isFinite(minutes) && minutes >= 0) {
-      text += `，大约等${Math.max(1, Math.ceil(minutes))}分钟`;
-    }
-    return text;
-  }
-
-  function setState(state, queue, agent) {
-    if (typeof state !== 'string' || !state) return;
-    const previous = currentState;
-    currentState = state;
-    document.body.dataset.state = state;
-    if (agent && typeof agent === 'object') currentAgent = agent;
-    else if (state !== 'agent') currentAgent = null;
-
-    let text = '';
-    if (state === 'queued') text = queueText(queue);
-    else if (state === 'agent') text = `${agentTitle(currentAgent)}正在为您服务`;
-
-    const bar = els.stateBar;
-    if (text) {
-      bar.dataset.state = state;
-      bar.hidden = false;
-      if (els.stateText.textContent !== text) els.stateText.textContent = text;
-      els.stateCancel.hidden = state !== 'queued';
-    } else {
-      els.stateText.textContent = '';
-      delete bar.dataset.state;
-      bar.hidden = true;
-      els.stateCancel.hidden = true;
-    }
-
-    if (previous !== state) {
-      if (HUMAN_STATES.includes(previous) && !HUMAN_STATES.includes(state)) {
-        poll.fastUntil = Date.now() + FAST_AFTER_HUMAN_MS;
-      }
-      if (HUMAN_STATES.includes(state)) poll.absent = false;
-      schedulePoll();
-    }
-  }
-
-  // ---------------------------------------------------------------- updates (polling)
-
-  const poll = {
-    timer: null,
-    inFlight: false,
-    fastUntil: 0,
-    buttonsUntil: 0,
-    absent: false,
-    seen: new Set(),
-  };
-
-  function pollDelay() {
-    if (HUMAN_STATES.includes(currentState)) return POLL_FAST_MS;
-    if (Date.now() < Math.max(poll.fastUntil, poll.buttonsUntil)) return POLL_FAST_MS;
-    return poll.absent ? POLL_ABSENT_MS : POLL_SLOW_MS;
-  }
-
-  function schedulePoll(delay) {
-    window.clearTimeout(poll.timer);
-    poll.timer = window.setTimeout(pollUpdates, delay === undefined ? pollDelay() : delay);
-  }
-
-  async function pollUpdates() {
-    poll.timer = null;
-    if (poll.inFlight) {
-      schedulePoll(500);
-      return;
-    }
-    poll.inFlight = true;
-    const ctrl = new AbortController();
-    const timer = window.setTimeout(() => ctrl.abort(), UPDATES_TIMEOUT_MS);
-    try {
-      const sender = await ensureSession();
-      const after = loadAfter(sender);
-      let url = `${UPDATES_URL}?sender=${encodeURIComponent(sender)}`;
-      if (after !== null && after !== undefined && after !== '') {
-        url += `&after=${encodeURIComponent(after)}`;
-      }
-      const response = await fetch(url, {
-        method: 'GET',
-        headers: authHeaders(),
-        credentials: 'same-origin',
-        cache: 'no-store',
-        signal: ctrl.signal,
-      });
-      if (response.status === 404 || response.status === 405) {
-        poll.absent = !HUMAN_STATES.includes(currentState);
-        return;
-      }
-      if (response.status === 401 || response.status === 403) {
-        forgetSender();
-        await ensureSession();
-        return;
-      }
-      if (!response.ok) return;
-      poll.absent = false;
-      applyUpdates(sender, await response.json());
-    } catch (_) {
-      /* offline or timed out: try again on schedule */
-    } finally {
-      window.clearTimeout(timer);
-      poll.inFlight = false;
-      if (!poll.timer) schedulePoll();
-    }
-  }
-
-  function applyUpdates(sender, data) {
-    if (!data || typeof data !== 'object') return;
-    setState(data.state, data.queue, data.agent);
-    const messages = Array.isArray(data.messages) ? data.messages : [];
-    let last = null;
-    let first = null;
-    for (const message of messages) {
-      if (!message || typeof message !== 'object') continue;
-      if (message.id !== undefined && message.id !== null) {
-        const key = String(message.id);
-        last = message.id;
-        if (poll.seen.has(key)) continue;
-        poll.seen.add(key);
-      }
-      const row = renderUpdate(message, data.agent);
-      first = first || row;
-    }
-    if (last !== null) saveAfter(sender, last);
-    if (first) {
+  const conversation = YishiCitizen.poller(CONFIG, citizen, {
+    agentMessage: addAgentMessage,
+    notice: addNotice,
+    botReply: addBotReply,
+    afterUpdates(first) {
+      if (!first) return;
       if (!els.menu.hidden) closeMenu();
       scrollToRow(first);
-    }
-  }
-
-  function renderUpdate(message, agent) {
-    const text = asText(message.text);
-    const buttons = cleanButtons(message.buttons);
-    let row = null;
-    if (message.author === 'agent') {
-      row = addAgentMessage(text, messageAgentTitle(message, agent || currentAgent), buttons);
-    } else if (message.author === 'system') {
-      row = addNotice(text, buttons);
-    } else if (message.author === 'bot') {
-      row = addBotReply({ text, buttons });
-    }
-    if (row && buttons.length) poll.buttonsUntil = Date.now() + FAST_WHILE_BUTTONS_MS;
-    return row;
-  }
+    },
+  });
 
   // ---------------------------------------------------------------- sending
 
@@ -761,33 +413,8 @@
     els.messages.setAttribute('aria-busy', value ? 'true' : 'false');
   }
 
-  async function postChat(text, signal, retried = false) {
-    const sender = await ensureSession();
-    const response = await fetch(API_URL, {
-      method: 'POST',
-      headers: authHeaders({ 'Content-Type': 'application/json', [CSRF_HEADER]: '1' }),
-      credentials: 'same-origin',
-      body: JSON.stringify({ sender, text, mode: MODE }),
-      signal,
-    });
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_) {
-      data = null;
-    }
-    if (response.ok && data && typeof data === 'object') return { ok: true, data };
-    if ((response.status === 401 || response.status === 403) && !retried) {
-      forgetSender();
-      await ensureSession();
-      if (memoryToken) return postChat(text, signal, true);
-    }
-    const detail = data && typeof data.detail === 'string' ? data.detail.trim() : '';
-    return { ok: false, message: detail || TEXT_GENERIC_ERROR };
-  }
-
   function renderAnswer(data, userRow) {
-    setState(data.state, data.queue, data.agent);
+    conversation.setState(data.state, data.queue, data.agent);
     const emergency = Boolean(data.trace && data.trace.emergency);
     const replies = Array.isArray(data.replies) ? data.replies : [];
     let first = null;
@@ -796,44 +423,32 @@
       first = first || row;
     }
     if (first) scrollToRow(first);
-    else if (currentState === 'agent') markDelivered(userRow, '已送达人工客服');
-    else if (currentState === 'queued') markDelivered(userRow, '已送达，正在排队');
+    else if (conversation.state === 'agent') markDelivered(userRow, '已送达人工客服');
+    else if (conversation.state === 'queued') markDelivered(userRow, '已送达，正在排队');
+    conversation.answered();
   }
 
   function beforeSend() {
     stopSpeaking();
     if (!els.menu.hidden) closeMenu();
-    if (Date.now() < poll.buttonsUntil || (currentState && currentState !== 'bot')) {
-      poll.fastUntil = Date.now() + FAST_AFTER_SEND_MS;
-    }
-    poll.buttonsUntil = 0;
+    conversation.beforeSend();
   }
 
   /** Send `text`, showing `display` as the citizen's own message. */
   async function sendMessage(text, display, opts = {}) {
-    const payload = asText(text).slice(0, MAX_LEN);
+    const payload = asText(text).slice(0, CONFIG.maxLen);
     if (busy || !payload.trim()) return false;
     beforeSend();
     setBusy(true);
     const userRow = addUserMessage(display || payload);
     showTyping();
 
-    const ctrl = new AbortController();
-    const timer = window.setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
-    let result;
-    try {
-      result = await postChat(payload, ctrl.signal);
-    } catch (_) {
-      result = { ok: false, message: TEXT_NETWORK_ERROR };
-    } finally {
-      window.clearTimeout(timer);
-    }
+    const result = await YishiCitizen.postChat(CONFIG, citizen, payload, new AbortController());
     hideTyping();
     setBusy(false);
 
     if (result.ok) {
       renderAnswer(result.data, userRow);
-      schedulePoll(HUMAN_STATES.includes(currentState) ? 0 : undefined);
       return true;
     }
     addCalmNotice(result.message);
@@ -1024,24 +639,21 @@
     return 'voice.webm';
   }
 
-  async function postVoice(blob, type, signal, retried = false) {
-    const sender = await ensureSession();
-    const form = new FormData();
-    form.append('audio', blob, audioFileName(type));
-    form.append('sender', sender);
-    form.append('mode', MODE);
-    const response = await fetch(VOICE_URL, {
-      method: 'POST',
-      headers: authHeaders({ [CSRF_HEADER]: '1' }), // the browser sets the multipart boundary
-      credentials: 'same-origin',
-      body: form,
-      signal,
+  async function postVoice(blob, type, signal) {
+    const response = await citizen.request((sender) => {
+      const form = new FormData();
+      form.append('audio', blob, audioFileName(type));
+      form.append('sender', sender);
+      form.append('mode', CONFIG.mode);
+      return fetch(VOICE_URL, {
+        method: 'POST',
+        // the browser sets the multipart boundary
+        headers: citizen.authHeaders({ [YishiCitizen.CSRF_HEADER]: '1' }),
+        credentials: 'same-origin',
+        body: form,
+        signal,
+      });
     });
-    if ((response.status === 401 || response.status === 403) && !retried) {
-      forgetSender();
-      await ensureSession();
-      if (memoryToken) return postVoice(blob, type, signal, true);
-    }
     if (!response.ok) return null;
     const data = await response.json();
     return data && typeof data === 'object' ? data : null;
@@ -1083,7 +695,6 @@
     const userRow = transcript ? addUserMessage(transcript) : null;
     if (data.chat && typeof data.chat === 'object') {
       renderAnswer(data.chat, userRow);
-      schedulePoll(HUMAN_STATES.includes(currentState) ? 0 : undefined);
       return;
     }
     const candidates = cleanCandidates(data.candidates);
@@ -1165,8 +776,6 @@
       input: document.getElementById('chat-input'),
       send: document.getElementById('chat-send'),
       form: document.getElementById('chat-form'),
-      stateBar: document.getElementById('state-bar'),
-      stateText: document.getElementById('state-text'),
       stateCancel: document.getElementById('state-cancel'),
       toHuman: document.getElementById('to-human'),
       fontDown: document.getElementById('font-down'),
@@ -1185,16 +794,7 @@
     els.speakToggle.addEventListener('click', () => setSpeaking(!speech.enabled));
     els.speakStop.addEventListener('click', stopSpeaking);
 
-    els.form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      submitFromInput();
-    });
-    els.input.addEventListener('keydown', (event) => {
-      if (event.key !== 'Enter') return;
-      if (event.isComposing || event.keyCode === 229) return; // IME candidate, not a send
-      event.preventDefault();
-      submitFromInput();
-    });
+    YishiCitizen.onEnter(els.form, els.input, submitFromInput);
 
     els.toHuman.addEventListener('click', () => sendMessage(TEXT_HUMAN, TEXT_HUMAN));
     els.stateCancel.addEventListener('click', () => sendMessage(TEXT_STOP_WAITING, TEXT_STOP_WAITING));
@@ -1212,13 +812,9 @@
 
     wireTalk();
 
-    document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') schedulePoll(0);
-    });
-
     openMenu(false);
     setBusy(false);
-    ensureSession().then(() => schedulePoll(0));
+    conversation.start();
   }
 
   if (document.readyState === 'loading') {
