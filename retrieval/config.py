@@ -33,7 +33,7 @@ class RetrievalSettings(BaseSettings):
     service_lexical_weight: float = Field(0.03, ge=0)
     doc_lexical_weight: float = Field(0.05, ge=0)
     # how much an aspect cue in the question ("多少钱" → fee) lifts documents of that aspect
-    aspect_boost: float = Field(0.1, ge=0)
+    aspect_boost: float = Field(0.045, ge=0)
     # a document's score is service_weight × its service's score + its own fit (dense, words,
     # aspect cue): the service's many rows are surer evidence than one document's best row
     service_weight: float = Field(2.0, ge=0)

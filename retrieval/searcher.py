@@ -129,6 +129,7 @@ class Searcher:
             np.flatnonzero(self._doc_service == i) for i in range(len(self._service_keys))
         ]
         self.by_id = {doc.doc_id: doc for doc in self.docs}
+        self._texts = [normalise(f"{doc.lexical_text} {doc.answer}") for doc in self.docs]
 
     def _check_manifest(self, check_corpus: bool) -> None:
         m = self.manifest
@@ -227,26 +228,42 @@ class Searcher:
         confidence = self.calibration.confidence(features)
         # only the best documents matter: hits, and clarify choices from distinct services
         order = [int(i) for i in _top(total, max(top_k, 3) * 8)]
+        # a question naming a subject the lexicon lists ("签证", "二手车") is answered only
+        # from a document that speaks of that subject: the best such document of the top
+        # service moves to the front; without one the subject is outside the guides
+        outside = None
+        named = self._named_subjects(query)
+        if named and order and not self._speaks_of(order[0], named):
+            speaking = [i for i in self._service_docs[top] if self._speaks_of(int(i), named)]
+            if speaking:
+                best = int(max(speaking, key=lambda i: total[i]))
+                order = [best, *(i for i in order if i != best)]
+            else:
+                outside = named[0]
         hits = [self._hit(i, doc_dense, doc_lex, total) for i in order[:top_k]]
         candidates = self._candidates(order, doc_dense, doc_lex, total)
         services = [
             (self._service_keys[i], float(service_score[i])) for i in ranked_services[:top_k]
         ]
         band = self.calibration.band(confidence, features)
-        outside = self._outside_subject(query, hits[0].document) if hits else None
         if outside:
             band = "none"
         return SearchResult(query, hits, confidence, band, features, services, candidates, outside)
 
     @staticmethod
-    def _outside_subject(query: str, doc: Document) -> str | None:
-        """The uncovered subject the query names, unless the best document itself speaks of
-        it (then the guide does cover that case)."""
-        text = normalise(f"{doc.lexical_text} {doc.answer}")
-        for term, subject in out_of_scope_terms().items():
-            if term in query and term not in text:
-                return subject
-        return None
+    def _named_subjects(query: str) -> list[str]:
+        """The uncovered subjects (knowledge/lexicon/out_of_scope.yaml) the query names."""
+        return list(dict.fromkeys(s for term, s in out_of_scope_terms().items() if term in query))
+
+    def _speaks_of(self, i: int, subjects: list[str]) -> bool:
+        """Whether document i mentions each subject in any of its words (a passport Q&A
+        about 签证 covers "旧护照里的美签")."""
+        terms = out_of_scope_terms()
+        text = self._texts[i]
+        return all(
+            any(term in text for term, owner in terms.items() if owner == subject)
+            for subject in subjects
+        )
 
     def _hit(self, i: int, dense: np.ndarray, lexical: np.ndarray, fused: np.ndarray) -> Hit:
         doc = self.docs[i]

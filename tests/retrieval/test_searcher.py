@@ -68,6 +68,17 @@ def test_a_covered_case_that_names_such_a_word_is_still_answered(searcher: Searc
     assert result.band in {"answer", "clarify"}
 
 
+def test_a_listed_word_goes_to_the_document_of_the_service_that_speaks_of_it(
+    searcher: Searcher,
+) -> None:
+    """美签 belongs to the uncovered subject 外国签证, yet the passport guide has a Q&A about
+    visas in an old passport: that Q&A answers, not a section that never mentions visas."""
+    result = searcher.search("旧护照里美签没到期 换本后咋办")
+    assert result.outside is None and result.best is not None
+    assert result.best.service_id == "passport" and result.best.aspect == "other"
+    assert "签证" in result.best.document.answer
+
+
 def test_answer_text_and_source_come_from_the_guide(searcher: Searcher) -> None:
     doc = searcher.by_id["passport#fee"]
     assert "120元" in doc.answer

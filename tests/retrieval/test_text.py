@@ -73,6 +73,14 @@ def test_aspect_cues(question: str, aspects: set[str]) -> None:
         ("哪些银行网点能当场做社保卡", "location"),
         ("身份证掉了好几天了，是不是得先去派出所挂失再补办", "process"),
         ("孩子出院一个礼拜了 准备去派出所报户口 需要拿些啥东西过去", "materials"),
+        # asked without the section's own word
+        ("这个还要掏腰包吗", "fee"),
+        ("换个驾驶证 体检那个钱是医院收吗", "fee"),
+        ("下礼拜一交了材料 当周能拿到新证吗", "time_limit"),
+        ("八月初的航班 七月中旬才去申请 会不会来不及", "time_limit"),
+        ("去大厅领发票 要揣哪个章", "materials"),
+        ("简易注销公示在哪个系统能看到", "online"),
+        ("失业登记和领失业金是个啥顺序", "process"),
     ],
 )
 def test_aspect_weights_put_what_is_asked_first(question: str, asked: str) -> None:
