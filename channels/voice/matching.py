@@ -239,7 +239,7 @@ class ServiceMatcher:
         top_k: int = 3,
         sure_score: float = 0.6,
         sure_margin: float = 0.15,
-        sure_chars: float = 0.4,
+        sure_chars: float = 0.35,
     ) -> None:
         self.titles = titles
         self.payloads = payloads
@@ -263,7 +263,7 @@ class ServiceMatcher:
         top_k: int = 3,
         sure_score: float = 0.6,
         sure_margin: float = 0.15,
-        sure_chars: float = 0.4,
+        sure_chars: float = 0.35,
     ) -> ServiceMatcher:
         phrases, titles, payloads = service_phrases(root)
         return cls(
