@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import re
 
+# which step, in what order: a process cue, and an explicit ask for the steps (_STEPS)
+_STEP_ORDER = (
+    r"哪一步|哪几步|先[^，,。？?\s]{1,10}再|是先[^，,。？?\s]{1,8}还是先|顺序|环节|一步步|先后"
+)
+
 _CUES: dict[str, str] = {
     "fee": (
         r"多少钱|几块钱|收费|手续费|收.{0,4}费|费吗|收不收|收钱|要钱|花钱|花多少|交多少|缴多少|费用|税费|免费"
@@ -50,9 +55,8 @@ _CUES: dict[str, str] = {
     "process": (
         r"流程|步骤|手续|怎么办|怎么弄|咋办|咋弄|咋整|怎么申请|如何办理|怎么操作|程序|第一步|先干啥|先做什么"
         r"|(?:怎么|咋|如何|怎样)(?:给.{1,3}|把.{1,6})?(?:换|交|缴|转|报|提|开|上|落|参保|登记|拿|取|关|销|注销)"
-        r"|(?:咋|怎么)个?(?:操作|办法|搞|走|处理|申请)|咋个办|怎么个办|什么办法|啥办法|哪一步|哪几步|几个步骤"
-        r"|从哪开始|具体(?:怎么|咋)|过程|啥流程|先[^，,。？?\s]{1,10}再|是先[^，,。？?\s]{1,8}还是先"
-        r"|顺序|环节|一步步|先后"
+        r"|(?:咋|怎么)个?(?:操作|办法|搞|走|处理|申请)|咋个办|怎么个办|什么办法|啥办法|几个步骤"
+        r"|从哪开始|具体(?:怎么|咋)|过程|啥流程|" + _STEP_ORDER
     ),
 }
 _COMPILED = {aspect: re.compile(pattern, re.IGNORECASE) for aspect, pattern in _CUES.items()}
@@ -66,10 +70,7 @@ _WHERE_TO_HAND_IN = re.compile(r"(?:哪|什么地方).{0,6}(?:交|递|送|提交
 # "网上把材料交了": handing papers in online asks about the online route, not the list
 _SUBMIT_PAPERS = re.compile(r"(?:交|传|提交|上传|递交)(?:了|的)?材料|材料(?:交|传|提交|上传|递交)")
 # an explicit ask for the steps stays the main aspect even in a particular case
-_STEPS = re.compile(
-    r"流程|步骤|手续|程序|哪一步|哪几步|先[^，,。？?\s]{1,10}再|是先[^，,。？?\s]{1,8}还是先"
-    r"|顺序|环节|一步步|先后"
-)
+_STEPS = re.compile(r"流程|步骤|手续|程序|" + _STEP_ORDER)
 # "哪些银行网点能当场办": which place, whatever else the question mentions
 _WHICH_PLACE = re.compile(
     r"哪(?:些|个|家)[^，,。？?\s]{0,4}(?:网点|银行|大厅|窗口|派出所|医院|中心|地方|部门|单位)"

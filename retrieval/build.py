@@ -206,10 +206,15 @@ def document_rows(docs: list[Document]) -> tuple[list[tuple[str, str]], np.ndarr
     return rows, np.array(owners, dtype=np.int64)
 
 
+def load_eval_file(path: Path, split: str) -> list[EvalQuestion]:
+    """The questions of one eval file (knowledge/eval/ format) in that split."""
+    return [q for q in parse_file(path, EvalFile).questions if q.split == split]
+
+
 def load_eval(knowledge_dir: Path, split: str) -> list[EvalQuestion]:
     questions: list[EvalQuestion] = []
     for path in sorted((knowledge_dir / "eval").glob("*.yaml")):
-        questions.extend(q for q in parse_file(path, EvalFile).questions if q.split == split)
+        questions.extend(load_eval_file(path, split))
     return questions
 
 

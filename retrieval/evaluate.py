@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from retrieval.build import load_eval
+from retrieval.build import load_eval, load_eval_file
 from retrieval.config import get_retrieval_settings
 from retrieval.documents import Document
 from retrieval.schema import EvalQuestion
@@ -189,12 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.questions:
         from pathlib import Path
 
-        from retrieval.knowledge import parse_file
-        from retrieval.schema import EvalFile
-
-        questions = [
-            q for q in parse_file(Path(args.questions), EvalFile).questions if q.split == args.split
-        ]
+        questions = load_eval_file(Path(args.questions), args.split)
     else:
         questions = load_eval(get_retrieval_settings().knowledge_dir, args.split)
     started = time.monotonic()

@@ -31,7 +31,12 @@ from retrieval.manifest import (
     IndexMismatchError,
     corpus_sha256,
 )
-from retrieval.text import lexicon_sha256, normalise, out_of_scope_terms
+from retrieval.text import (
+    lexicon_sha256,
+    normalise,
+    out_of_scope_subjects,
+    out_of_scope_terms,
+)
 
 if TYPE_CHECKING:
     from retrieval.encoder import Encoder
@@ -129,7 +134,6 @@ class Searcher:
             np.flatnonzero(self._doc_service == i) for i in range(len(self._service_keys))
         ]
         self.by_id = {doc.doc_id: doc for doc in self.docs}
-        self._texts = [normalise(f"{doc.lexical_text} {doc.answer}") for doc in self.docs]
 
     def _check_manifest(self, check_corpus: bool) -> None:
         m = self.manifest
@@ -258,12 +262,10 @@ class Searcher:
     def _speaks_of(self, i: int, subjects: list[str]) -> bool:
         """Whether document i mentions each subject in any of its words (a passport Q&A
         about 签证 covers "旧护照里的美签")."""
-        terms = out_of_scope_terms()
-        text = self._texts[i]
-        return all(
-            any(term in text for term, owner in terms.items() if owner == subject)
-            for subject in subjects
-        )
+        doc = self.docs[i]
+        text = normalise(f"{doc.lexical_text} {doc.answer}")
+        terms = out_of_scope_subjects()
+        return all(any(term in text for term in terms[subject]) for subject in subjects)
 
     def _hit(self, i: int, dense: np.ndarray, lexical: np.ndarray, fused: np.ndarray) -> Hit:
         doc = self.docs[i]

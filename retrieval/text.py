@@ -70,6 +70,15 @@ def out_of_scope_terms() -> dict[str, str]:
     }
 
 
+@lru_cache(maxsize=1)
+def out_of_scope_subjects() -> dict[str, tuple[str, ...]]:
+    """{subject: its terms}: out_of_scope_terms() grouped by subject."""
+    grouped: dict[str, list[str]] = {}
+    for term, subject in out_of_scope_terms().items():
+        grouped.setdefault(subject, []).append(term)
+    return {subject: tuple(terms) for subject, terms in grouped.items()}
+
+
 _tokenizer_lock = threading.Lock()
 
 
