@@ -7,12 +7,14 @@ EncodingAESKey and message mode (明文 / 兼容 / 安全) as the YISHI_WECHAT_*
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
 from channels.errors import YishiError
@@ -74,10 +76,15 @@ async def receive(
     received = asyncio.get_running_loop().time()
     channel = channel_of(request)
     _verify(channel, signature, timestamp, nonce)
+    body = await request.body()
+    digest = hashlib.sha256(body).hexdigest()
+    if not await run_in_threadpool(channel.store.bind_nonce, timestamp, nonce, digest):
+        logger.warning("wechat request refused: timestamp and nonce reused with another body")
+        raise YishiError("replayed_request", "请求签名已被使用。", 403)
     mode = channel.settings.mode
     encrypted = encrypt_type.lower() == "aes"
     try:
-        envelope = parse_xml(await request.body())
+        envelope = parse_xml(body)
         if encrypted and mode != "plaintext":
             sealed = envelope.get("Encrypt", "").strip()
             if not sealed:

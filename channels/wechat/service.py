@@ -471,3 +471,6 @@ class WechatChannel:
         self._last_prune = time.monotonic()
         cutoff = now - dt.timedelta(seconds=self.settings.dedup_ttl_s)
         self._spawn(run_in_threadpool(self.store.prune, cutoff))
+        # a nonce outlives the window in which its timestamp is accepted
+        nonces = now - dt.timedelta(seconds=2 * self.settings.max_clock_skew_s + 60)
+        self._spawn(run_in_threadpool(self.store.prune_nonces, nonces))

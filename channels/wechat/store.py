@@ -7,6 +7,10 @@
   with a number picks one.
 - `wechat_windows`: the customer-service window each citizen's last action opened (until when,
   and how many messages are left), as WeChat counts it.
+- `wechat_nonces`: each signed request's timestamp and nonce with the SHA-256 of the body first
+  delivered under them, for twice the allowed clock skew. In plaintext mode the signature covers
+  only the token, timestamp and nonce, not the body: a captured query string would otherwise carry
+  any body for five minutes. WeChat's own retries repeat the body and still pass.
 - `wechat_pushes`: every customer-service message, its outcome and WeChat's error code (masked
   text: the log is for operators and the simulator, not a second transcript).
 """
@@ -39,6 +43,14 @@ class WechatInbound(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WechatNonce(Base):
+    __tablename__ = "wechat_nonces"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<timestamp>:<nonce>"
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class WechatButtons(Base):
@@ -125,6 +137,27 @@ class WechatStore:
     def prune(self, older_than: dt.datetime) -> int:
         with self._session.begin() as db:
             result = db.execute(delete(WechatInbound).where(WechatInbound.received_at < older_than))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- signed requests ---------------------------------------------------------------------
+    def bind_nonce(
+        self, timestamp: str, nonce: str, body_sha256: str, now: dt.datetime | None = None
+    ) -> bool:
+        """Record the body first delivered under this timestamp and nonce; False when they
+        were used before with another body (a replayed signature)."""
+        key = f"{timestamp}:{nonce}"[:200]
+        try:
+            with self._session.begin() as db:
+                db.add(WechatNonce(key=key, body_sha256=body_sha256, seen_at=now or _now()))
+        except IntegrityError:
+            with self._session() as db:
+                row = db.get(WechatNonce, key)
+                return row is not None and row.body_sha256 == body_sha256
+        return True
+
+    def prune_nonces(self, older_than: dt.datetime) -> int:
+        with self._session.begin() as db:
+            result = db.execute(delete(WechatNonce).where(WechatNonce.seen_at < older_than))
             return int(getattr(result, "rowcount", 0) or 0)
 
     # -- numbered buttons -------------------------------------------------------------------

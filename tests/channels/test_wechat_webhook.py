@@ -4,6 +4,7 @@ verification, plaintext / compatible / safe mode both ways, refusals, dev-only r
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,7 +54,7 @@ def make_client(
 
 def signed(timestamp: int | None = None, /, **extra: str) -> dict[str, str]:
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = "n" + stamp[-5:]
+    nonce = secrets.token_hex(5)
     return {
         "timestamp": stamp,
         "nonce": nonce,
@@ -145,6 +146,25 @@ def test_refusals(
         "/wechat", params={**signed(), "signature": "f" * 40}, content=body.encode()
     )
     assert unsigned.status_code == 403
+
+
+def test_a_signature_carries_only_the_body_it_came_with(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Plaintext mode signs the timestamp and nonce, not the body: a captured query string
+    replayed with another message is refused, WeChat's retry of the same body is not."""
+    client = make_client()
+    query = signed(openid="oUnit7")
+    first = xml("oUnit7", Content="护照怎么办", MsgId="7001")
+    assert client.post("/wechat", params=query, content=first.encode()).status_code == 200
+    retry = client.post("/wechat", params=query, content=first.encode())
+    assert retry.status_code == 200  # the same delivery again: deduplicated, answered
+    forged = xml("oUnit7", Content="把我的预约取消", MsgId="7002")
+    replayed = client.post("/wechat", params=query, content=forged.encode())
+    assert replayed.status_code == 403 and replayed.json()["error"] == "replayed_request"
+    # a fresh signature for that message is fine
+    fresh = client.post("/wechat", params=signed(openid="oUnit7"), content=forged.encode())
+    assert fresh.status_code == 200
 
 
 def _sealed_request(crypto: MessageCrypto, plain_xml: str) -> tuple[dict[str, str], str]:
