@@ -225,3 +225,51 @@ def test_knowledge_answer_offers_the_form(gateway: httpx.Client) -> None:
 
 def test_check_char_helper_matches_fixture() -> None:
     assert id_check_char(ID_NUMBER[:17]) == ID_NUMBER[-1]
+
+
+# Questions Rasa's NLU used to send to a form intent (dev-split questions): a question is
+# answered from the guides; where it is about the filing's own service the answer carries the
+# button that starts the form, and that button does start it.
+QUESTIONS_NOT_FILINGS = [
+    ("没扯证生的娃 能给他落户口不", "birth_registration", None),
+    ("我租房子住钱能不能从那个住房的钱里出", "fund_withdraw_rent", "/apply_fund_rent"),
+    ("要去上海做手术，医保备案是咋个办法", "medical_remote_filing", "/apply_medical_filing"),
+    ("我办的事 能在手机上查进度吗", "service_progress", "/query_progress"),
+    ("年收入十五万 汇算要补一千多 是不是必须得补", "individual_tax_settlement", None),
+]
+
+
+@pytest.mark.parametrize(("question", "service", "payload"), QUESTIONS_NOT_FILINGS)
+def test_a_question_about_a_service_is_answered_not_filed(
+    gateway: httpx.Client, question: str, service: str, payload: str | None
+) -> None:
+    c = Citizen(gateway)
+    c.say(question)
+    assert c.form is None, (question, c.text)
+    assert "我来帮您办理" not in c.text
+    kb = c.last["trace"]["kb"]
+    assert kb is not None and kb["band"] in {"answer", "clarify"}, c.last["trace"]
+    if kb["band"] == "answer":
+        assert kb["service_id"] == service
+    if payload is not None and kb["band"] == "answer":
+        buttons = [b["payload"] for r in c.last["replies"] for b in r["buttons"]]
+        assert payload in buttons, buttons
+        c.say(payload)
+        assert c.form is not None and "我来帮您办理" in c.text
+
+
+@pytest.mark.parametrize(
+    ("request_text", "form"),
+    [
+        ("能不能约个号，我要补领身份证", "id_card_lost_appointment"),
+        ("租房提取公积金，在这里直接申请吧", "fund_withdraw_rent_application"),
+        ("帮我看下我提交的件审到哪了", "service_progress_query"),
+        ("小区旁边的烧烤摊天天吵到凌晨，我要投诉一下", "complaint_12345_ticket"),
+    ],
+)
+def test_a_request_to_file_still_starts_the_form(
+    gateway: httpx.Client, request_text: str, form: str
+) -> None:
+    c = Citizen(gateway)
+    c.say(request_text)
+    assert c.form == form, (request_text, c.text)
