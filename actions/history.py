@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -18,6 +19,11 @@ from actions.forms import gateway
 from actions.forms.specs import FORMS
 
 logger = logging.getLogger(__name__)
+# what a request for one's own list says: "我的办件记录", "我办过哪些事", "我提交过哪些申请"
+_OWN_HISTORY = re.compile(
+    r"我.{0,6}(?:办过|办的|办了|记录|申请过|申请都|的申请|工单|诉求|历史|提交|登记过|预约记录|以前|之前|都办)"
+    r"|我有哪些|哪些(?:申请|事|业务|诉求|工单)|记录|历史|列表|列出"
+)
 EMPTY_TEXT = (
     "您在这个渠道还没有办过事项。可以直接问我，比如“身份证丢了怎么补办”，"
     "或者说“我要预约补办身份证”。"
@@ -28,6 +34,11 @@ def _day(iso: str | None) -> str:
     if not iso or len(iso) < 10:
         return ""
     return f"{int(iso[5:7])}月{int(iso[8:10])}日"
+
+
+def asks_for_own_history(text: str) -> bool:
+    """Whether the message asks for the citizen's own list of applications (a button does)."""
+    return not text or text.startswith("/") or bool(_OWN_HISTORY.search(text))
 
 
 def render_history(data: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
@@ -68,6 +79,12 @@ class ActionShowHistory(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        text = (tracker.latest_message.get("text") or "").strip()
+        if not asks_for_own_history(text):
+            # "上线检验都要检查哪些项目" heard as a request for one's list: answer the question
+            from actions.kb_answer import ActionAnswerFromKb
+
+            return await ActionAnswerFromKb().run(dispatcher, tracker, domain)
         loop = asyncio.get_running_loop()
         try:
             data = await loop.run_in_executor(None, gateway.history, tracker.sender_id)

@@ -54,3 +54,31 @@ def test_questions_are_questions_and_not_requests(text: str) -> None:
 
 def test_every_form_intent_has_its_service() -> None:
     assert set(SERVICE_FOR_INTENT) == {spec.intent for spec in FORMS.values()}
+
+
+def test_only_a_request_for_ones_own_list_shows_the_history() -> None:
+    """Every ask_my_history example asks for the list; questions the NLU sent there do not."""
+    from pathlib import Path
+
+    import yaml
+
+    from actions.history import asks_for_own_history
+
+    path = Path(__file__).resolve().parents[2] / "bot/data/nlu/history.yml"
+    nlu = yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]
+    examples = [
+        line.removeprefix("- ").strip()
+        for item in nlu
+        if item.get("intent") == "ask_my_history"
+        for line in item["examples"].splitlines()
+        if line.strip()
+    ]
+    assert len(examples) > 20
+    assert [e for e in examples if not asks_for_own_history(e)] == []
+    assert asks_for_own_history("/ask_my_history")
+    for question in (
+        "想给家里申请低报，要准备哪些东西",
+        "上线检验都要检查哪些项目",
+        "说好十个工作日办完 现在都过了还没好 咋办",
+    ):
+        assert not asks_for_own_history(question), question

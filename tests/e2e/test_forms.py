@@ -273,3 +273,15 @@ def test_a_request_to_file_still_starts_the_form(
     c = Citizen(gateway)
     c.say(request_text)
     assert c.form == form, (request_text, c.text)
+
+
+@pytest.mark.parametrize(
+    "question", ["上线检验都要检查哪些项目", "想给家里申请低报，要准备哪些东西"]
+)
+def test_a_question_heard_as_my_history_is_answered(gateway: httpx.Client, question: str) -> None:
+    """Dev questions Rasa's NLU files under ask_my_history: the guides answer, not the list."""
+    c = Citizen(gateway)
+    c.say(question)
+    assert "还没有办过" not in c.text
+    kb = c.last["trace"]["kb"]
+    assert kb is not None and kb["band"] in {"answer", "clarify"}, c.last["trace"]
