@@ -17,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import gateway
 from actions.forms.specs import FORMS
+from actions.kb_answer import ActionAnswerFromKb
 
 logger = logging.getLogger(__name__)
 # what a request for one's own list says: "我的办件记录", "我办过哪些事", "我提交过哪些申请"
@@ -82,8 +83,6 @@ class ActionShowHistory(Action):
         text = (tracker.latest_message.get("text") or "").strip()
         if not asks_for_own_history(text):
             # "上线检验都要检查哪些项目" heard as a request for one's list: answer the question
-            from actions.kb_answer import ActionAnswerFromKb
-
             return await ActionAnswerFromKb().run(dispatcher, tracker, domain)
         loop = asyncio.get_running_loop()
         try:

@@ -10,10 +10,10 @@ So before a form starts, `action_check_request` looks at the message once more:
   does not also ask to file ("我要预约", "帮我查一下", a receipt number) is answered from the
   knowledge base instead; when the answer is about the filing's own service it carries the
   button that starts the form (kb_answer's related buttons), so one tap files;
-- anything else starts the form, unless the knowledge base places it firmly (band `answer`)
-  under another service (`answer`, or also `clarify` when it is phrased as a question): the NLU
-  misheard, and that form would be the wrong one. A complaint
-  can be about any subject, so its form is kept.
+- anything else starts the form, unless the knowledge base places it under another service
+  (band `answer`; `answer` or `clarify` when it is also phrased as a question): the NLU misheard,
+  and that form would be the wrong one. A complaint can be about any subject, so its form is
+  kept.
 
 The slot `request_is_question` tells the rules which way to go (bot/data/rules/forms.yml).
 """
@@ -81,10 +81,11 @@ class ActionCheckRequest(kb_answer.ActionAnswerFromKb):
             return True
         if intent in ANY_SUBJECT:
             return False
-        searcher = await asyncio.get_running_loop().run_in_executor(None, kb_answer._safe_get)
+        loop = asyncio.get_running_loop()
+        searcher = await loop.run_in_executor(None, kb_answer._safe_get)
         if searcher is None:
             return False
-        result = await asyncio.get_running_loop().run_in_executor(None, searcher.search, text)
+        result = await loop.run_in_executor(None, searcher.search, text)
         own, best = SERVICE_FOR_INTENT.get(intent), result.best
         # a question that also asks to file needs less: any firm lead to another service
         bands = {"answer", "clarify"} if question else {"answer"}
