@@ -198,7 +198,7 @@ def document_rows(docs: list[Document]) -> tuple[list[tuple[str, str]], np.ndarr
     rows: list[tuple[str, str]] = []
     owners: list[int] = []
     for i, doc in enumerate(docs):
-        for question in dict.fromkeys(doc.questions):  # unique, in order
+        for question in doc.phrasings:
             rows.append(("query", question))
             owners.append(i)
         rows.append(("passage", doc.passage))

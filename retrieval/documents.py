@@ -55,6 +55,11 @@ class Document:
         return frozenset(a for a in (self.aspect, self.topic) if a)
 
     @property
+    def phrasings(self) -> list[str]:
+        """The question phrasings without repeats, in order (each one is a dense row)."""
+        return list(dict.fromkeys(self.questions))
+
+    @property
     def lexical_text(self) -> str:
         return " ".join([self.title, *self.questions, self.passage])
 

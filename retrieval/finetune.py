@@ -87,10 +87,9 @@ def training_pairs(
     pairs: list[tuple[str, str, int, str]] = []
     for question, i in labelled or []:
         doc = docs[i]
-        phrasings = list(dict.fromkeys(doc.questions))
-        pairs.append((question, rng.choice(phrasings), i, doc.service_id or doc.doc_id))
+        pairs.append((question, rng.choice(doc.phrasings), i, doc.service_id or doc.doc_id))
     for i, doc in enumerate(docs):
-        phrasings = list(dict.fromkeys(doc.questions))
+        phrasings = doc.phrasings
         if len(phrasings) < 2:
             continue
         for j, anchor in enumerate(phrasings):
@@ -121,8 +120,8 @@ def labelled_questions(
             out.append((text, section))
     if others:
         rows = sorted({i for _, members in others for i in members})
-        texts = [t for i in rows for t in dict.fromkeys(docs[i].questions)]
-        owners = [i for i in rows for _ in dict.fromkeys(docs[i].questions)]
+        texts = [t for i in rows for t in docs[i].phrasings]
+        owners = [i for i in rows for _ in docs[i].phrasings]
         vectors = model.encode(
             [prompt + t for t in texts], normalize_embeddings=True, show_progress_bar=False
         )
@@ -163,12 +162,17 @@ def batches(
     return out
 
 
-def corpus_hash(docs: list[Document], config: TuneConfig, base_id: str) -> str:
+def corpus_hash(
+    docs: list[Document], config: TuneConfig, base_id: str, dev: list[EvalQuestion]
+) -> str:
+    """Everything training reads: configuration, base model, dev labels and phrasings."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config.key(), sort_keys=True).encode())
     digest.update(base_id.encode())
+    labels = [[q.q, q.service_id, q.aspect] for q in dev]
+    digest.update(json.dumps(labels, ensure_ascii=False).encode())
     for doc in docs:
-        digest.update(json.dumps([doc.doc_id, list(dict.fromkeys(doc.questions))]).encode())
+        digest.update(json.dumps([doc.doc_id, doc.phrasings]).encode())
     return digest.hexdigest()
 
 
@@ -182,8 +186,7 @@ def _plan(
     base_meta = json.loads(marker.read_text(encoding="utf-8"))
     docs = build_documents(load_knowledge(knowledge_dir))
     dev = [q for q in load_eval(knowledge_dir, "dev") if q.service_id] if use_dev else []
-    labels = json.dumps([[q.q, q.service_id, q.aspect] for q in dev], ensure_ascii=False)
-    data_hash = corpus_hash(docs, config, base_meta["model_id"] + labels)
+    data_hash = corpus_hash(docs, config, base_meta["model_id"], dev)
     return base_meta, docs, dev, f"{base_meta['model_id']}+yishi-tuned-{data_hash[:12]}", data_hash
 
 

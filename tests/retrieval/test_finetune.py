@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +28,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def knowledge(tmp_path: Path) -> Path:
-    root = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE_DIR, root)
-    return root
-
-
 def _edit_question(root: Path, split: str) -> None:
     path = root / "eval" / "questions.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -44,7 +36,8 @@ def _edit_question(root: Path, split: str) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
-def test_model_id_follows_guides_and_dev_but_never_the_test_split(knowledge: Path) -> None:
+def test_model_id_follows_guides_and_dev_but_never_the_test_split(knowledge_copy: Path) -> None:
+    knowledge = knowledge_copy
     original = tuned_model_id(BASE, knowledge)
     assert original.startswith(
         json.loads((BASE / MARKER).read_text())["model_id"] + "+yishi-tuned-"
@@ -85,7 +78,7 @@ def test_tuning_pulls_a_sections_phrasings_together(tmp_path: Path) -> None:
     by_service: dict[str, list[list[str]]] = {}
     for doc in docs:
         if doc.service_id and len(set(doc.questions)) >= 3:
-            by_service.setdefault(doc.service_id, []).append(list(dict.fromkeys(doc.questions)))
+            by_service.setdefault(doc.service_id, []).append(doc.phrasings)
     pairs = []
     for sections in by_service.values():
         if len(sections) >= 2:

@@ -1,6 +1,5 @@
 """The real knowledge base validates; a broken copy is reported by file and field."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,6 @@ def test_nationally_set_fees_are_right() -> None:
     assert kb.guides["marriage_registration"].fee.free
 
 
-@pytest.fixture
-def broken_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE_DIR, root)
-    return root
-
-
 def _edit(path: Path, change: Any) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(data)
@@ -52,28 +44,28 @@ def _edit(path: Path, change: Any) -> None:
 
 
 def test_errors_name_the_file_and_the_field(
-    broken_copy: Path, capsys: pytest.CaptureFixture[str]
+    knowledge_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    guide = broken_copy / "guides" / "passport.yaml"
+    guide = knowledge_copy / "guides" / "passport.yaml"
     _edit(guide, lambda d: d["fee"].update(amount="120"))
     _edit(
-        broken_copy / "guides" / "fund_loan.yaml",
+        knowledge_copy / "guides" / "fund_loan.yaml",
         lambda d: d["location"].update(halls=["moon_base"]),
     )
-    (broken_copy / "guides" / "hukou_move_in.yaml").unlink()
+    (knowledge_copy / "guides" / "hukou_move_in.yaml").unlink()
 
     with pytest.raises(KnowledgeError) as caught:
-        load_knowledge(broken_copy)
+        load_knowledge(knowledge_copy)
     message = str(caught.value)
     assert f"{guide}: field fee.amount" in message and "元" in message
     assert "fund_loan.yaml: field location.halls.0: unknown hall 'moon_base'" in message
     assert "hukou_move_in.yaml: missing" in message
 
-    assert validate_main(["--root", str(broken_copy)]) == 1
+    assert validate_main(["--root", str(knowledge_copy)]) == 1
     assert "field fee.amount" in capsys.readouterr().err
 
 
-def test_unknown_keys_are_refused(broken_copy: Path) -> None:
-    _edit(broken_copy / "guides" / "passport.yaml", lambda d: d.update(prices="cheap"))
+def test_unknown_keys_are_refused(knowledge_copy: Path) -> None:
+    _edit(knowledge_copy / "guides" / "passport.yaml", lambda d: d.update(prices="cheap"))
     with pytest.raises(KnowledgeError, match=r"passport.yaml: field prices: Extra inputs"):
-        load_knowledge(broken_copy)
+        load_knowledge(knowledge_copy)
