@@ -17,8 +17,10 @@ class RetrievalSettings(BaseSettings):
         env_prefix="YISHI_RETRIEVAL_", env_file=ROOT / ".env", extra="ignore"
     )
 
-    # Any sentence-transformers directory works (e.g. a bge-zh model a city already has).
-    model_dir: Path = ROOT / "models" / "e5-small"
+    # Any sentence-transformers directory works (e.g. a bge-zh model a city already has). The
+    # default is multilingual-e5-small tuned on these guides (`make model`, retrieval/finetune.py);
+    # the untuned conversion is models/e5-small.
+    model_dir: Path = ROOT / "models" / "e5-small-tuned"
     knowledge_dir: Path = ROOT / "knowledge"
     index_root: Path = ROOT / "indexes"
     # vectors already computed, keyed by model, prompt and text: rebuilds embed only what changed
@@ -33,7 +35,8 @@ class RetrievalSettings(BaseSettings):
     service_lexical_weight: float = Field(0.03, ge=0)
     doc_lexical_weight: float = Field(0.05, ge=0)
     # how much an aspect cue in the question ("多少钱" → fee) lifts documents of that aspect
-    aspect_boost: float = Field(0.045, ge=0)
+    # (0.08 chosen for the tuned model on dev and a held-out dev batch; 0.045 for untuned e5-small)
+    aspect_boost: float = Field(0.08, ge=0)
     # a document's score is service_weight × its service's score + its own fit (dense, words,
     # aspect cue): the service's many rows are surer evidence than one document's best row
     service_weight: float = Field(2.0, ge=0)

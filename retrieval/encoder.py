@@ -1,6 +1,7 @@
 """Dense text embeddings from a local sentence-transformers directory, offline, on the CPU.
 
-The default model is `models/e5-small` (`python -m retrieval.convert_e5`), but any
+The default model is `models/e5-small-tuned` (`make model`: `retrieval.convert_e5`, then
+`retrieval.finetune`), but any
 sentence-transformers directory works. Queries and passages get the model's own prompts from
 its `config_sentence_transformers.json` (`query: ` / `passage: ` for e5); a model without them
 encodes the bare text.
@@ -69,7 +70,7 @@ class Encoder:
         if not (self.path / "modules.json").is_file():
             raise EncoderError(
                 f"{self.path} is not a sentence-transformers directory (no modules.json); "
-                "run `python -m retrieval.convert_e5` to create models/e5-small"
+                "run `make model` to create models/e5-small and models/e5-small-tuned"
             )
         self.batch_size = batch_size
         self._marker = self._read_marker()

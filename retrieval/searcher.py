@@ -126,13 +126,20 @@ class Searcher:
         index_of = {key: i for i, key in enumerate(self._service_keys)}
         self._doc_service = np.array([index_of[key] for key in keys], dtype=np.int64)
         # documents an aspect cue lifts: that aspect's documents and the Q&A about it
+        covers = [doc.aspects or _cued(doc.title) for doc in self.docs]
         self._aspect_masks = {
-            aspect: np.array([aspect in doc.aspects for doc in self.docs], dtype=np.float64)
-            for aspect in {a for doc in self.docs for a in doc.aspects}
+            aspect: np.array([aspect in c for c in covers], dtype=np.float64)
+            for aspect in {a for c in covers for a in c}
         }
         self._service_docs = [
             np.flatnonzero(self._doc_service == i) for i in range(len(self._service_keys))
         ]
+        # services with fewer rows than a service score averages: an imported FAQ entry is a
+        # service of one document, its question and its passage
+        service_rows = np.bincount(
+            self._doc_service[self.dense.row_docs], minlength=len(self._service_keys)
+        )
+        self._small = service_rows <= self.settings.service_top_k
         self.by_id = {doc.doc_id: doc for doc in self.docs}
 
     def _check_manifest(self, check_corpus: bool) -> None:
@@ -184,6 +191,16 @@ class Searcher:
                 sums[service] += score
                 counts[service] += 1
         service_dense = (sums + (s.service_top_k - counts) * floor) / s.service_top_k
+        if self._small.any():
+            # padding a small service's mean with the floor would bury it whatever it says;
+            # it gets its best row, less the gap between best row and mean that the leading
+            # guide services show for this question, so both stand on the same footing
+            best_row = np.full(n_services, floor)
+            np.maximum.at(best_row, self._doc_service[row_docs], row_scores)
+            full = np.flatnonzero(~self._small)
+            lead = full[np.argsort(-service_dense[full])[:3]]
+            gap = float(np.mean(best_row[lead] - service_dense[lead])) if lead.size else 0.0
+            service_dense[self._small] = best_row[self._small] - gap
         service_lex_raw = self.service_lexical.scores(query)
         service_lex = (
             service_lex_raw / service_lex_raw.max()
@@ -288,6 +305,12 @@ class Searcher:
             if len(chosen) == 3:
                 break
         return chosen
+
+
+def _cued(question: str) -> frozenset[str]:
+    """What an FAQ entry filed under no aspect answers, read from its question's cues: an
+    imported "图书馆几点开门" answers about time as a guide's time section does."""
+    return frozenset(a for a, w in aspect_weights(normalise(question)).items() if w >= 1)
 
 
 class SearcherHandle:
