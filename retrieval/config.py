@@ -21,6 +21,10 @@ class RetrievalSettings(BaseSettings):
     # default is multilingual-e5-small tuned on these guides (`make model`, retrieval/finetune.py);
     # the untuned conversion is models/e5-small.
     model_dir: Path = ROOT / "models" / "e5-small-tuned"
+    # the model the admin dashboard groups citizens' questions with: the untuned conversion,
+    # whose similarity scale its threshold (0.92) was measured on; the tuned model has another
+    # scale (rewordings of one question 0.6-0.96, different matters up to ~0.75)
+    cluster_model_dir: Path = ROOT / "models" / "e5-small"
     knowledge_dir: Path = ROOT / "knowledge"
     index_root: Path = ROOT / "indexes"
     # vectors already computed, keyed by model, prompt and text: rebuilds embed only what changed

@@ -321,6 +321,7 @@ class SearcherHandle:
     ) -> None:
         self.settings = settings or get_retrieval_settings()
         self._encoder = encoder
+        self._cluster_encoder: Encoder | None = None
         self._searcher: Searcher | None = None
         self._pointer_seen: str | None = None
         self._checked_at = 0.0
@@ -333,6 +334,21 @@ class SearcherHandle:
 
             self._encoder = Encoder(self.settings.model_dir, batch_size=self.settings.batch_size)
         return self._encoder
+
+    @property
+    def cluster_encoder(self) -> Encoder:
+        """The encoder that groups similar questions (settings.cluster_model_dir), loaded on
+        first use; the search encoder itself when both name the same directory."""
+        if self._cluster_encoder is None:
+            from retrieval.encoder import Encoder
+
+            same = self.settings.cluster_model_dir.resolve() == self.settings.model_dir.resolve()
+            self._cluster_encoder = (
+                self.encoder
+                if same
+                else Encoder(self.settings.cluster_model_dir, batch_size=self.settings.batch_size)
+            )
+        return self._cluster_encoder
 
     def get(self) -> Searcher:
         now = time.monotonic()

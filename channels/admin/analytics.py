@@ -70,7 +70,7 @@ Sessions = sessionmaker[Session]
 
 MAX_DAYS = 366
 TOP_LIMIT = 20
-# multilingual-e5-small query embeddings: paraphrases of one question score 0.93-0.98, questions
+# untuned multilingual-e5-small query embeddings (retrieval's cluster_model_dir): paraphrases of one question score 0.93-0.98, questions
 # on different matters up to ~0.88 (measured on the dashboard's kind of short questions)
 E5_THRESHOLD = 0.92
 # character n-gram vectors (the fallback when the embedding model is unavailable): paraphrases

@@ -48,8 +48,8 @@ def _sessions(request: Request) -> sessionmaker[Session]:
 
 
 class QuestionEmbedder:
-    """e5 query embeddings from the gateway's knowledge handle; when the model cannot be
-    loaded, character n-grams (and their own threshold) so the dashboard still groups."""
+    """e5 query embeddings from the gateway's knowledge handle (its cluster encoder: the
+    untuned model the threshold was measured on); when the model cannot be loaded, character n-grams (and their own threshold) so the dashboard still groups."""
 
     def __init__(self, request: Request) -> None:
         self._handle = getattr(request.app.state, "kb", None)
@@ -62,7 +62,7 @@ class QuestionEmbedder:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         if self._handle is not None and self.method == "e5":
             try:
-                return np.asarray(self._handle.encoder.encode_queries(list(texts)))
+                return np.asarray(self._handle.cluster_encoder.encode_queries(list(texts)))
             except Exception:  # the model is missing or broken: say so, do not fail the page
                 logger.exception("embedding model unavailable; grouping by characters")
         self.method = "chars"
