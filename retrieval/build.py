@@ -274,20 +274,15 @@ def fit_calibration(
                        and result.best.service_id is None)  # fmt: skip
     keep = ~np.array(covered, dtype=bool)
     features, labels, scope = np.array(x)[keep], np.array(y)[keep], np.array(in_scope)[keep]
-    exact, outside = (
-        [v for v, k in zip(exact, keep, strict=True) if k],
-        [v for v, k in zip(outside, keep, strict=True) if k],
-    )
-    service_top = [v for v, k in zip(service_top, keep, strict=True) if k]
     if labels.min() == labels.max():
         return Calibration(fitted_on="defaults (one class in dev)", dev_size=len(dev))
     model = LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
     probs = model.predict_proba(features)[:, 1]
     oos = ~scope
     # questions the out-of-scope lexicon declines whatever their scores count as declined
-    declined = np.array(outside, dtype=bool)
+    declined = np.array(outside, dtype=bool)[keep]
     probs = np.where(declined, 0.0, probs)
-    exact_hit = np.array(exact, dtype=bool) & ~declined
+    exact_hit = np.array(exact, dtype=bool)[keep] & ~declined
     grid = np.round(np.arange(0.05, 0.995, 0.005), 3)
 
     def oos_rate(t: float) -> float:
@@ -324,7 +319,7 @@ def fit_calibration(
     )
     t_clarify = next((float(t) for t in grid if oos_rate(t) <= settings.max_oos_clarify), t_answer)
     t_clarify = min(t_clarify, t_answer)
-    tops = np.where(declined, 0.0, np.array(service_top))
+    tops = np.where(declined, 0.0, np.array(service_top)[keep])
 
     def oos_engaged(t_domain: float) -> float:
         engaged = (probs >= t_clarify) | exact_hit | (tops >= t_domain)
