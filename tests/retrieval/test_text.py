@@ -81,6 +81,14 @@ def test_aspect_cues(question: str, aspects: set[str]) -> None:
         ("去大厅领发票 要揣哪个章", "materials"),
         ("简易注销公示在哪个系统能看到", "online"),
         ("失业登记和领失业金是个啥顺序", "process"),
+        # dialect and short forms: 工本 for the card fee, weeks as 礼拜, "拿点啥", "还用办吗"
+        ("补办护照要交工本不", "fee"),
+        ("公积金提取批下来以后 大概几个礼拜到账", "time_limit"),
+        ("礼拜天大厅开门不", "location"),
+        ("身份证丢了去补 得拿点啥", "materials"),
+        ("领了养老金以后 资格认证还用办吗", "conditions"),
+        ("今年的个税汇算五月底之前能弄完不", "time_limit"),
+        ("过户的评估费要买家另外出吗", "fee"),
     ],
 )
 def test_aspect_weights_put_what_is_asked_first(question: str, asked: str) -> None:
