@@ -85,6 +85,7 @@ def test_aspect_cues(question: str, aspects: set[str]) -> None:
         ("补办护照要交工本不", "fee"),
         ("公积金提取批下来以后 大概几个礼拜到账", "time_limit"),
         ("礼拜天大厅开门不", "location"),
+        ("社保窗口礼拜一上午开不开", "location"),
         ("身份证丢了去补 得拿点啥", "materials"),
         ("领了养老金以后 资格认证还用办吗", "conditions"),
         ("今年的个税汇算五月底之前能弄完不", "time_limit"),
