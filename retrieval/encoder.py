@@ -1,10 +1,9 @@
 """Dense text embeddings from a local sentence-transformers directory, offline, on the CPU.
 
 The default model is `models/e5-small-tuned` (`make model`: `retrieval.convert_e5`, then
-`retrieval.finetune`), but any
-sentence-transformers directory works. Queries and passages get the model's own prompts from
-its `config_sentence_transformers.json` (`query: ` / `passage: ` for e5); a model without them
-encodes the bare text.
+`retrieval.finetune`), but any sentence-transformers directory works. Queries and passages get
+the model's own prompts from its `config_sentence_transformers.json` (`query: ` / `passage: `
+for e5); a model without them encodes the bare text.
 """
 
 from __future__ import annotations

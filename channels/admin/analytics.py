@@ -70,8 +70,9 @@ Sessions = sessionmaker[Session]
 
 MAX_DAYS = 366
 TOP_LIMIT = 20
-# untuned multilingual-e5-small query embeddings (retrieval's cluster_model_dir): paraphrases of one question score 0.93-0.98, questions
-# on different matters up to ~0.88 (measured on the dashboard's kind of short questions)
+# untuned multilingual-e5-small query embeddings (retrieval's cluster_model_dir): paraphrases of
+# one question score 0.93-0.98, questions on different matters up to ~0.88 (measured on the
+# dashboard's kind of short questions)
 E5_THRESHOLD = 0.92
 # character n-gram vectors (the fallback when the embedding model is unavailable): paraphrases
 # 0.44-0.73, different matters up to ~0.27

@@ -49,7 +49,8 @@ def _sessions(request: Request) -> sessionmaker[Session]:
 
 class QuestionEmbedder:
     """e5 query embeddings from the gateway's knowledge handle (its cluster encoder: the
-    untuned model the threshold was measured on); when the model cannot be loaded, character n-grams (and their own threshold) so the dashboard still groups."""
+    untuned model the threshold was measured on); when the model cannot be loaded, character
+    n-grams (and their own threshold) so the dashboard still groups."""
 
     def __init__(self, request: Request) -> None:
         self._handle = getattr(request.app.state, "kb", None)
